@@ -5,7 +5,7 @@
  */
 import { Command } from "commander";
 import { configureLogging, getLogger, LOG_COMPONENTS, type LogFormat } from "../observability/log.ts";
-import { addSettingOptions, resolveSettings } from "../settings/resolve.ts";
+import { addSettingOptions, describeSetting, resolveSettings } from "../settings/resolve.ts";
 import type { LogLevels, SettingDef, SettingValues } from "../settings/types.ts";
 
 /** A start-up error caused by configuration: printed as-is, exit code 2. */
@@ -32,6 +32,13 @@ export function componentCommand<T extends readonly SettingDef[]>(
     // The description already carries env var, ConfigMap key and default; hide commander's "(preset: …)".
     .configureHelp({ optionDescription: (opt) => opt.description });
   addSettingOptions(cmd, table);
+  const envOnly = table.filter((d) => !d.flag);
+  if (envOnly.length) {
+    cmd.addHelpText(
+      "after",
+      "\nEnvironment-only settings:\n" + envOnly.map((d) => `  ${d.env!.padEnd(34)} ${describeSetting(d)}`).join("\n"),
+    );
+  }
   cmd.action(async (opts: Record<string, unknown>) => {
     const { values } = resolveSettings(table, opts, env, LOG_COMPONENTS);
     const v = values as Record<string, unknown>;

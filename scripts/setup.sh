@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One-time set-up of a fresh Debian machine (as root) for the demo and the tests:
+# Debian packages, npm dependencies (including Node 24) and the Kubernetes test binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+if [ "$(id -u)" = 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends \
+    etcd-server caddy nginx-light iproute2 openssl ca-certificates \
+    python3-grpcio python3-grpc-tools >/dev/null
+  # The packages start their own daemons; the tests and the demo run their own instances.
+  pkill -x etcd || true; pkill -x caddy || true; pkill -x nginx || true
+else
+  echo "not root: skipping Debian packages (etcd-server caddy nginx-light iproute2 python3-grpcio python3-grpc-tools)" >&2
+fi
+npm ci --no-audit --no-fund
+bash scripts/setup-kube-tools.sh
