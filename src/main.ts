@@ -11,6 +11,7 @@ import { SettingsError } from "./settings/types.ts";
 import { runPrincipal } from "./principal/run.ts";
 import { runAgent } from "./agent/run.ts";
 import { diagnosticsCommand } from "./cli/diagnostics-command.ts";
+import { getLogger } from "./observability/log.ts";
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s + "\n")): Command {
   const program = new Command("argocd-agent")
@@ -28,6 +29,14 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   override(program);
   return program;
 }
+
+// Route Node's process warnings through our logger; grpc-js sets the TLS
+// servername to an IP for IP targets, which only earns a deprecation notice.
+process.removeAllListeners("warning");
+process.on("warning", (w) => {
+  if ((w as NodeJS.ErrnoException).code === "DEP0123") return;
+  getLogger("transport").warn(w.message, { warning: w.name });
+});
 
 /** Runs the program; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {

@@ -1,25 +1,135 @@
 /**
- * `argocd-agent agent`: validates its settings, then runs until the signal aborts.
+ * `argocd-agent agent`: turns settings into credentials, connects to the
+ * principal and keeps the connection up until the signal aborts.
  */
 import { StartupError } from "../cli/component-command.ts";
 import { getLogger } from "../observability/log.ts";
 import { startHealthServer } from "../observability/health.ts";
 import type { SettingValues } from "../settings/types.ts";
 import type { AGENT_SETTINGS } from "../settings/agent-settings.ts";
+import { AuthConfigError, parseAgentCreds, type AgentCredentials } from "../auth/method.ts";
+import { createKubeClient, type KubeClient } from "../kube/client.ts";
+import { channelCredentials, type ClientTlsOptions } from "../transport/client-credentials.ts";
+import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
+import { checkPem, readPem, readSecret, secretField } from "../transport/tls-material.ts";
+import type { EventHandler } from "../transport/event-session.ts";
+import { AgentConnection, type ConnectionStatus } from "./connection.ts";
 
 export type AgentSettings = SettingValues<typeof AGENT_SETTINGS>;
 
+const log = getLogger("agent");
+
+function lazyKube(cfg: AgentSettings): () => KubeClient {
+  let kube: KubeClient | undefined;
+  return () => {
+    if (!kube) {
+      try {
+        kube = createKubeClient({ kubeconfig: cfg.kubeconfig || undefined, context: cfg.kubecontext || undefined });
+      } catch (err) {
+        throw new StartupError(`cannot load Kubernetes configuration (--kubeconfig/--kubecontext): ${(err as Error).message}`);
+      }
+    }
+    return kube;
+  };
+}
+
+async function clientTls(cfg: AgentSettings, creds: AgentCredentials, kube: () => KubeClient): Promise<ClientTlsOptions> {
+  const base = { insecureSkipVerify: false, ...tlsVersionOptions(cfg) };
+  if (creds.method === "header") {
+    // The seed guide pairs header creds with tls.client.insecure, which cannot
+    // work against a plaintext principal: the sidecar does TLS, we talk plaintext to it.
+    if (!cfg.insecurePlaintext) {
+      log.info("--creds=header: talking plaintext to the local mesh sidecar; the sidecar provides mTLS, TLS flags are ignored");
+    }
+    return { ...base, plaintext: true };
+  }
+  if (cfg.insecurePlaintext) {
+    log.warn("talking to the principal WITHOUT TLS (--insecure-plaintext)");
+    return { ...base, plaintext: true };
+  }
+  const out: ClientTlsOptions = { ...base, plaintext: false };
+  if (cfg.insecureTls) {
+    log.warn("INSECURE: not verifying the principal's certificate (--insecure-tls)");
+    out.insecureSkipVerify = true;
+  } else if (cfg.rootCaPath) {
+    out.rootCa = await readPem(cfg.rootCaPath, "--root-ca-path", "certificate");
+  } else {
+    const data = await readSecret(kube(), cfg.namespace, cfg.rootCaSecretName, "--root-ca-secret-name");
+    const where = `Secret ${cfg.namespace}/${cfg.rootCaSecretName}`;
+    for (const [k, v] of Object.entries(data)) checkPem(v, `${where} field ${k}`, "certificate");
+    out.rootCa = Buffer.concat(Object.values(data));
+  }
+  if (cfg.tlsClientCert || cfg.tlsClientKey) {
+    if (!cfg.tlsClientCert || !cfg.tlsClientKey) throw new StartupError("--tls-client-cert and --tls-client-key must be set together");
+    out.clientCert = await readPem(cfg.tlsClientCert, "--tls-client-cert", "certificate");
+    out.clientKey = await readPem(cfg.tlsClientKey, "--tls-client-key", "key");
+  } else if (creds.method === "mtls") {
+    const data = await readSecret(kube(), cfg.namespace, cfg.tlsSecretName, "--tls-secret-name");
+    const where = `Secret ${cfg.namespace}/${cfg.tlsSecretName}`;
+    out.clientCert = secretField(data, "tls.crt", where, "certificate");
+    out.clientKey = secretField(data, "tls.key", where, "key");
+  }
+  return out;
+}
+
+export interface AgentRuntime {
+  connection: AgentConnection;
+  done: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts the agent; exported for tests that run it in-process. */
+export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHandler } = {}): Promise<AgentRuntime> {
+  if (cfg.serverAddress === "") throw new StartupError("no remote specified: set --server-address (env ARGOCD_AGENT_REMOTE_SERVER)");
+  if (cfg.namespace === "") throw new StartupError("namespace must not be empty: set --namespace (env ARGOCD_AGENT_NAMESPACE)");
+  let creds: AgentCredentials;
+  try {
+    creds = parseAgentCreds(cfg.creds);
+  } catch (err) {
+    if (err instanceof AuthConfigError) throw new StartupError(err.message);
+    throw err;
+  }
+  const tls = await clientTls(cfg, creds, lazyKube(cfg));
+  let status: ConnectionStatus = { state: "connecting", attempt: 0 };
+  const connection = new AgentConnection({
+    address: cfg.serverAddress,
+    port: cfg.serverPort,
+    credentials: channelCredentials(tls),
+    creds,
+    mode: cfg.agentMode as "managed" | "autonomous",
+    namespace: cfg.namespace,
+    protocolVersion: cfg.protocolVersion,
+    maxMessageSize: cfg.grpcMaxMessageSize,
+    keepAlivePingIntervalMs: cfg.keepAlivePingInterval,
+    compression: cfg.enableCompression,
+    heartbeatIntervalMs: cfg.heartbeatInterval,
+    handler: opts.handler ?? (async (ev) => log.debug("event received; no replication handler installed", { event_type: ev.type })),
+    onStatus: (s) => (status = s),
+  });
+  const health = cfg.healthzPort
+    ? await startHealthServer({ port: cfg.healthzPort, ready: () => (status.state === "connected" ? undefined : `not connected (${status.state})`) })
+    : undefined;
+  const controller = new AbortController();
+  log.info("agent started", { mode: cfg.agentMode, server: `${cfg.serverAddress}:${cfg.serverPort}`, creds: creds.method, tls: !tls.plaintext });
+  const done = connection.run(controller.signal);
+  return {
+    connection,
+    done,
+    async close() {
+      controller.abort();
+      await done;
+      await health?.close();
+    },
+  };
+}
+
 export async function runAgent(cfg: AgentSettings, signal: AbortSignal): Promise<void> {
-  const log = getLogger("agent");
-  if (cfg.serverAddress === "") {
-    throw new StartupError("no remote specified: set --server-address (env ARGOCD_AGENT_REMOTE_SERVER)");
+  if (wantsCipherList(cfg)) {
+    process.stdout.write(cipherListText() + "\n");
+    return;
   }
-  if (cfg.namespace === "") {
-    throw new StartupError("namespace must not be empty: set --namespace (env ARGOCD_AGENT_NAMESPACE)");
-  }
-  const health = cfg.healthzPort ? await startHealthServer({ port: cfg.healthzPort, ready: () => "not connected" }) : undefined;
-  log.info("agent started", { mode: cfg.agentMode, server: `${cfg.serverAddress}:${cfg.serverPort}` });
+  const agent = await startAgent(cfg);
   await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-  await health?.close();
+  await agent.close();
   log.info("agent stopped");
 }

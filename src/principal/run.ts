@@ -1,23 +1,159 @@
 /**
- * `argocd-agent principal`: validates its settings, then serves until the
- * signal aborts.
+ * `argocd-agent principal`: turns settings into TLS material, an auth method
+ * and a JWT issuer, starts the gRPC server and the health endpoint, and runs
+ * until the signal aborts. Every configuration problem is a StartupError (exit 2).
  */
 import { StartupError } from "../cli/component-command.ts";
 import { getLogger } from "../observability/log.ts";
 import { startHealthServer } from "../observability/health.ts";
 import type { SettingValues } from "../settings/types.ts";
 import type { PRINCIPAL_SETTINGS } from "../settings/principal-settings.ts";
+import { AuthConfigError, parseAuthSetting, type AuthMethod } from "../auth/method.ts";
+import { validateAuthTlsPairing } from "../auth/pairing.ts";
+import { generateSigningKey, JwtIssuer, signingKeyFromPem, type SigningKey } from "../auth/jwt-issuer.ts";
+import { createKubeClient, type KubeClient } from "../kube/client.ts";
+import { generateSelfSignedServer } from "../transport/certificates.ts";
+import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
+import { readPem, readSecret, secretField } from "../transport/tls-material.ts";
+import { serverCredentials, type ServerTlsMaterial } from "../transport/server-credentials.ts";
+import { ServerCredentials } from "@grpc/grpc-js";
+import { readFile } from "node:fs/promises";
+import { createPrincipalAuth } from "./principal-auth.ts";
+import { startPrincipalServer, type PrincipalServer } from "./server.ts";
 
 export type PrincipalSettings = SettingValues<typeof PRINCIPAL_SETTINGS>;
 
-export async function runPrincipal(cfg: PrincipalSettings, signal: AbortSignal): Promise<void> {
-  const log = getLogger("principal");
+const log = getLogger("principal");
+
+/** Creates the kube client on first use: plaintext + header auth + file material needs none. */
+function lazyKube(cfg: PrincipalSettings): () => KubeClient {
+  let kube: KubeClient | undefined;
+  return () => {
+    if (!kube) {
+      try {
+        kube = createKubeClient({ kubeconfig: cfg.kubeconfig || undefined, context: cfg.kubecontext || undefined });
+      } catch (err) {
+        throw new StartupError(`cannot load Kubernetes configuration (--kubeconfig/--kubecontext): ${(err as Error).message}`);
+      }
+    }
+    return kube;
+  };
+}
+
+function parseAuth(cfg: PrincipalSettings): AuthMethod {
+  try {
+    return parseAuthSetting(cfg.auth);
+  } catch (err) {
+    if (err instanceof AuthConfigError) throw new StartupError(err.message);
+    throw err;
+  }
+}
+
+async function serverTls(cfg: PrincipalSettings, method: AuthMethod, kube: () => KubeClient): Promise<ServerCredentials> {
+  if (cfg.insecurePlaintext) {
+    log.warn("serving gRPC WITHOUT TLS (--insecure-plaintext): only behind a mesh sidecar on loopback");
+    return ServerCredentials.createInsecure();
+  }
+  const requireClientCert = cfg.requireClientCerts || method.name === "mtls";
+  let material: ServerTlsMaterial;
+  if (cfg.insecureTlsGenerate) {
+    log.warn("INSECURE: using a generated self-signed server certificate (--insecure-tls-generate)");
+    const gen = await generateSelfSignedServer(["localhost", "127.0.0.1", cfg.listenHost].filter(Boolean));
+    material = { cert: Buffer.from(gen.cert), key: Buffer.from(gen.key) };
+  } else if (cfg.tlsCert || cfg.tlsKey) {
+    if (!cfg.tlsCert || !cfg.tlsKey) throw new StartupError("--tls-cert and --tls-key must be set together");
+    material = { cert: await readPem(cfg.tlsCert, "--tls-cert", "certificate"), key: await readPem(cfg.tlsKey, "--tls-key", "key") };
+  } else {
+    const data = await readSecret(kube(), cfg.namespace, cfg.tlsSecretName, "--tls-secret-name");
+    const where = `Secret ${cfg.namespace}/${cfg.tlsSecretName}`;
+    material = { cert: secretField(data, "tls.crt", where, "certificate"), key: secretField(data, "tls.key", where, "key") };
+  }
+  if (requireClientCert || cfg.rootCaPath) {
+    if (cfg.rootCaPath) material.clientCa = await readPem(cfg.rootCaPath, "--root-ca-path", "certificate");
+    else {
+      const data = await readSecret(kube(), cfg.namespace, cfg.tlsCaSecretName, "--tls-ca-secret-name");
+      const where = `Secret ${cfg.namespace}/${cfg.tlsCaSecretName}`;
+      material.clientCa = secretField(data, data["ca.crt"]?.length ? "ca.crt" : "tls.crt", where, "certificate");
+    }
+  }
+  return serverCredentials(material, { requireClientCert, ...tlsVersionOptions(cfg) });
+}
+
+async function signingKey(cfg: PrincipalSettings, kube: () => KubeClient): Promise<SigningKey> {
+  try {
+    if (cfg.jwtKey) return signingKeyFromPem(await readFile(cfg.jwtKey, "utf8"), `--jwt-key ${cfg.jwtKey}`);
+    if (cfg.insecureJwtGenerate) {
+      log.warn("INSECURE: using a generated JWT signing key (--insecure-jwt-generate); tokens die with this process");
+      return await generateSigningKey();
+    }
+    const data = await readSecret(kube(), cfg.namespace, cfg.jwtSecretName, "--jwt-secret-name");
+    const pem = data["jwt.key"];
+    if (!pem?.length) throw new StartupError(`Secret ${cfg.namespace}/${cfg.jwtSecretName}: field jwt.key is missing or empty`);
+    return signingKeyFromPem(pem.toString("utf8"), `Secret ${cfg.namespace}/${cfg.jwtSecretName}`);
+  } catch (err) {
+    if (err instanceof StartupError) throw err;
+    throw new StartupError(`JWT signing key: ${(err as Error).message}`);
+  }
+}
+
+/** Starts everything; exported for tests that run a principal in-process. */
+export async function startPrincipal(cfg: PrincipalSettings): Promise<{ server: PrincipalServer; close(): Promise<void> }> {
   if (cfg.namespace === "") {
     throw new StartupError("namespace is required for principal identity: set --namespace (env ARGOCD_PRINCIPAL_NAMESPACE)");
   }
-  const health = cfg.healthzPort ? await startHealthServer({ port: cfg.healthzPort, ready: () => undefined }) : undefined;
-  log.info("principal started", { namespace: cfg.namespace });
+  const method = parseAuth(cfg);
+  try {
+    const { warnings } = validateAuthTlsPairing({
+      auth: method,
+      plaintext: cfg.insecurePlaintext,
+      listenHost: cfg.listenHost,
+      allowNonLoopbackPlaintext: cfg.insecureAllowNonloopbackHeaderAuth,
+    });
+    for (const w of warnings) log.warn(w);
+  } catch (err) {
+    if (err instanceof AuthConfigError) throw new StartupError(err.message);
+    throw err;
+  }
+  log.info("authentication method", { auth: method.describe() });
+  const kube = lazyKube(cfg);
+  const credentials = await serverTls(cfg, method, kube);
+  const issuer = new JwtIssuer({ key: await signingKey(cfg, kube) });
+  const auth = createPrincipalAuth({
+    method,
+    issuer,
+    namespace: cfg.namespace,
+    subjectMatch: cfg.clientCertSubjectMatch && !cfg.insecurePlaintext && (cfg.requireClientCerts || method.name === "mtls"),
+  });
+  const server = await startPrincipalServer({
+    host: cfg.listenHost,
+    port: cfg.listenPort,
+    credentials,
+    auth,
+    namespace: cfg.namespace,
+    protocolVersion: cfg.protocolVersion,
+    maxMessageSize: cfg.grpcMaxMessageSize,
+    keepaliveMinIntervalMs: cfg.keepaliveMinInterval,
+  });
+  const health = cfg.healthzPort
+    ? await startHealthServer({ port: cfg.healthzPort, ready: () => undefined })
+    : undefined;
+  log.info("principal started", { namespace: cfg.namespace, port: server.port });
+  return {
+    server,
+    async close() {
+      await server.close();
+      await health?.close();
+    },
+  };
+}
+
+export async function runPrincipal(cfg: PrincipalSettings, signal: AbortSignal): Promise<void> {
+  if (wantsCipherList(cfg)) {
+    process.stdout.write(cipherListText() + "\n");
+    return;
+  }
+  const running = await startPrincipal(cfg);
   await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-  await health?.close();
+  await running.close();
   log.info("principal stopped");
 }

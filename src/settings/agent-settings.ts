@@ -58,5 +58,6 @@ export const AGENT_SETTINGS = [
   s("adoption-policy", "ADOPTION_POLICY", undefined, "enum", "always", "Whether to adopt existing local Applications", { choices: ["always", "never"] }),
   s("kubeconfig", undefined, undefined, "path", "", "Kubeconfig file of the workload cluster (empty: in-cluster)"),
   s("kubecontext", undefined, undefined, "string", "", "Context in the kubeconfig to use"),
+  s("protocol-version", "PROTOCOL_VERSION", undefined, "string", "0.9.0", "Version sent to the principal; a Go principal demands its own exact version (see its `argocd-agent version --short`)", { extension: true }),
   ...envOnlyKnobs(),
 ] as const;

@@ -7,7 +7,7 @@ import { copyFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
-import { EXECUTABLE, freePort, runSync, start, startRaw, type Runner } from "../support/processes.ts";
+import { EXECUTABLE, freePort, principalDevArgs, runSync, start, startRaw, type Runner } from "../support/processes.ts";
 import { PRINCIPAL_SETTINGS } from "../../src/settings/principal-settings.ts";
 import { AGENT_SETTINGS } from "../../src/settings/agent-settings.ts";
 
@@ -33,7 +33,7 @@ for (const runner of ["executable", "cjs", "deno"] as Runner[]) {
     assert.equal(v.code, 0, v.stderr);
     assert.equal(JSON.parse(v.stdout).name, "argocd-agent");
     const port = await freePort();
-    const p = start(["principal", "-n", "argocd", "--healthz-port", String(port), "--metrics-port", "0"], {}, runner);
+    const p = start(principalDevArgs(port), {}, runner);
     try {
       await p.waitFor(/principal started/);
       const res = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -72,7 +72,7 @@ test("distroless: the executable runs as uid 65532 in a chroot holding only itse
   assert.match(version, /^argocd-agent \d+\.\d+\.\d+/);
 
   const port = await freePort();
-  const p = startRaw("chroot", chroot(["principal", "-n", "argocd", "--healthz-port", String(port), "--metrics-port", "0"]));
+  const p = startRaw("chroot", chroot(principalDevArgs(port)));
   try {
     await p.waitFor(/principal started/);
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);

@@ -2,7 +2,7 @@
 // with the flag or env var, the value and what is accepted), start and stop.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { freePort, runSync, start } from "../support/processes.ts";
+import { freePort, principalDevArgs, runSync, start } from "../support/processes.ts";
 import { PRINCIPAL_SETTINGS } from "../../src/settings/principal-settings.ts";
 import { AGENT_SETTINGS } from "../../src/settings/agent-settings.ts";
 
@@ -54,7 +54,7 @@ for (const [name, args, env, re] of badInput) {
 
 test("warn is accepted as an alias of warning", async () => {
   const port = await freePort();
-  const p = start(["principal", "-n", "argocd", "--healthz-port", String(port), "--metrics-port", "0", "--log-level", "warn,principal=info"]);
+  const p = start([...principalDevArgs(port), "--log-level", "warn,principal=info"]);
   try {
     await p.waitFor(/principal started/);
   } finally {

@@ -130,3 +130,16 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
 }
+
+/**
+ * The smallest valid principal: plaintext on loopback with header auth and a
+ * generated JWT key, so it needs no certificates and no Kubernetes.
+ */
+export function principalDevArgs(healthzPort: number, listenPort = 0): string[] {
+  return [
+    "principal", "-n", "argocd",
+    "--listen-host", "127.0.0.1", "--listen-port", String(listenPort),
+    "--insecure-plaintext", "--auth", "header:x-agent-id:^(.+)$", "--insecure-jwt-generate",
+    "--healthz-port", String(healthzPort), "--metrics-port", "0",
+  ];
+}

@@ -1,0 +1,92 @@
+/**
+ * Kubernetes client construction: which kubeconfig, which context, and the
+ * typed API objects the rest of src/kube uses.
+ *
+ * @example
+ *   const kube = createKubeClient({ kubeconfig: "/tmp/kc.yaml", context: "agent" });
+ *   await kube.core.listNamespace();
+ */
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { getLogger } from "../observability/log.ts";
+
+const log = getLogger("kube");
+
+export interface KubeClientOptions {
+  /** Path of a kubeconfig file. Empty: in-cluster config when running in a pod, else the default loading rules ($KUBECONFIG, ~/.kube/config). */
+  kubeconfig?: string;
+  /** Context to use (`--kubecontext`); default is the kubeconfig's current context. */
+  context?: string;
+  /** Force the in-cluster service-account config even if a kubeconfig exists. */
+  inCluster?: boolean;
+}
+
+export interface KubeClient {
+  kubeConfig: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  /** API server URL of the selected cluster. */
+  server: string;
+  /** Selected context ("" for in-cluster). */
+  context: string;
+  /**
+   * Requested client-side rate limits (ARGOCD_AGENT_KUBE_QPS / _BURST), kept
+   * for parity with upstream's flags and for logging. @kubernetes/client-node
+   * has no client-side rate limiter, so they are not enforced; the API
+   * server's priority-and-fairness is the only throttle.
+   */
+  qps: number;
+  burst: number;
+}
+
+export const DEFAULT_KUBE_QPS = 100;
+export const DEFAULT_KUBE_BURST = 300;
+
+function positiveNumberFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return value;
+}
+
+function runningInCluster(): boolean {
+  return Boolean(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT);
+}
+
+/** Loads a KubeConfig following the option rules above. */
+export function loadKubeConfig(opts: KubeClientOptions = {}): KubeConfig {
+  const kc = new KubeConfig();
+  if (opts.inCluster) {
+    kc.loadFromCluster();
+  } else if (opts.kubeconfig) {
+    kc.loadFromFile(opts.kubeconfig);
+  } else if (runningInCluster()) {
+    kc.loadFromCluster();
+  } else {
+    kc.loadFromDefault();
+  }
+  if (opts.context) {
+    if (!kc.getContextObject(opts.context)) {
+      throw new Error(`kube context "${opts.context}" not found in kubeconfig`);
+    }
+    kc.setCurrentContext(opts.context);
+  }
+  if (!kc.getCurrentCluster()) throw new Error("kubeconfig has no current cluster");
+  return kc;
+}
+
+/** Builds the typed API clients from options or from an already loaded KubeConfig. */
+export function createKubeClient(source: KubeClientOptions | KubeConfig = {}): KubeClient {
+  const kubeConfig = source instanceof KubeConfig ? source : loadKubeConfig(source);
+  const client: KubeClient = {
+    kubeConfig,
+    core: kubeConfig.makeApiClient(CoreV1Api),
+    custom: kubeConfig.makeApiClient(CustomObjectsApi),
+    server: kubeConfig.getCurrentCluster()?.server ?? "",
+    context: kubeConfig.getCurrentContext() ?? "",
+    qps: positiveNumberFromEnv("ARGOCD_AGENT_KUBE_QPS", DEFAULT_KUBE_QPS),
+    burst: positiveNumberFromEnv("ARGOCD_AGENT_KUBE_BURST", DEFAULT_KUBE_BURST),
+  };
+  log.debug("kube client ready", { server: client.server, context: client.context, qps: client.qps, burst: client.burst });
+  return client;
+}

@@ -1,0 +1,199 @@
+/**
+ * CRUD for Applications and AppProjects (plus namespace creation), and the
+ * optimistic-concurrency helpers every writer needs.
+ *
+ * @example
+ *   const apps = applications(kube);
+ *   await retryOnConflict(async () => {
+ *     const app = await apps.get("argocd", "guestbook");
+ *     app!.status = { sync: { status: "Synced" } };
+ *     return apps.updateStatus(app!);
+ *   });
+ */
+import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { KubeClient } from "./client.ts";
+import {
+  APPLICATION_KIND,
+  APPPROJECT_KIND,
+  ARGOPROJ_API_VERSION,
+  type Application,
+  type AppProject,
+  type KubeObject,
+  type Namespace,
+  type ResourceKind,
+} from "./resources.ts";
+
+/** HTTP status of a failed API call, or undefined if the error did not come from the API server. */
+export function apiStatusCode(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  const code = (err as { code?: unknown; statusCode?: unknown } | null)?.statusCode;
+  return typeof code === "number" ? code : undefined;
+}
+
+export const isNotFound = (err: unknown): boolean => apiStatusCode(err) === 404;
+export const isConflict = (err: unknown): boolean => apiStatusCode(err) === 409 && !isAlreadyExistsBody(err);
+export const isAlreadyExists = (err: unknown): boolean => apiStatusCode(err) === 409 && isAlreadyExistsBody(err);
+
+// Both "conflict" and "already exists" are HTTP 409; only the Status reason tells them apart.
+function isAlreadyExistsBody(err: unknown): boolean {
+  if (!(err instanceof ApiException)) return false;
+  const body: unknown = typeof err.body === "string" ? safeJson(err.body) : err.body;
+  return (body as { reason?: string } | undefined)?.reason === "AlreadyExists";
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RetryOnConflictOptions {
+  /** Total attempts, including the first (default 5, as client-go's DefaultRetry). */
+  attempts?: number;
+  /** First delay in ms, doubled each retry with jitter (default 10). */
+  initialDelayMs?: number;
+}
+
+/**
+ * Runs `fn` again while it fails with a 409 Conflict (stale resourceVersion).
+ * `fn` must re-read the object each time, otherwise every retry conflicts too.
+ */
+export async function retryOnConflict<T>(fn: () => Promise<T>, opts: RetryOnConflictOptions = {}): Promise<T> {
+  const attempts = opts.attempts ?? 5;
+  let delay = opts.initialDelayMs ?? 10;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConflict(err) || attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay * (1 + Math.random() * 0.1)));
+      delay *= 2;
+    }
+  }
+}
+
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+export interface ObjectList<T> {
+  items: T[];
+  resourceVersion: string;
+}
+
+const mergePatchOptions = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+/** CRUD on one namespaced argoproj.io custom resource kind. */
+export class CustomResourceClient<T extends KubeObject> {
+  readonly kind: ResourceKind;
+  private readonly kube: KubeClient;
+
+  constructor(kube: KubeClient, kind: ResourceKind) {
+    this.kube = kube;
+    this.kind = kind;
+  }
+
+  private params(namespace: string) {
+    return { group: this.kind.group, version: this.kind.version, plural: this.kind.plural, namespace };
+  }
+
+  private static nameOf(obj: KubeObject): { namespace: string; name: string } {
+    const { namespace, name } = obj.metadata;
+    if (!namespace || !name) throw new Error("object needs metadata.namespace and metadata.name");
+    return { namespace, name };
+  }
+
+  /** The object, or undefined if it does not exist. */
+  async get(namespace: string, name: string): Promise<T | undefined> {
+    try {
+      return (await this.kube.custom.getNamespacedCustomObject({ ...this.params(namespace), name })) as T;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Lists one namespace, or all namespaces when `namespace` is undefined. */
+  async list(namespace?: string, opts: ListOptions = {}): Promise<ObjectList<T>> {
+    const { group, version, plural } = this.kind;
+    const res = (
+      namespace === undefined
+        ? await this.kube.custom.listCustomObjectForAllNamespaces({ group, version, resourcePlural: plural, ...opts })
+        : await this.kube.custom.listNamespacedCustomObject({ ...this.params(namespace), ...opts })
+    ) as { items?: T[]; metadata?: { resourceVersion?: string } };
+    return { items: res.items ?? [], resourceVersion: res.metadata?.resourceVersion ?? "" };
+  }
+
+  async create(obj: T): Promise<T> {
+    const { namespace } = CustomResourceClient.nameOf(obj);
+    const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
+    return (await this.kube.custom.createNamespacedCustomObject({ ...this.params(namespace), body })) as T;
+  }
+
+  /** Replaces the object; metadata.resourceVersion makes it conditional (409 if stale). */
+  async update(obj: T): Promise<T> {
+    const { namespace, name } = CustomResourceClient.nameOf(obj);
+    const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
+    return (await this.kube.custom.replaceNamespacedCustomObject({ ...this.params(namespace), name, body })) as T;
+  }
+
+  /** Replaces only .status through the status subresource (spec changes in `obj` are ignored by the server). */
+  async updateStatus(obj: T): Promise<T> {
+    const { namespace, name } = CustomResourceClient.nameOf(obj);
+    const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
+    return (await this.kube.custom.replaceNamespacedCustomObjectStatus({ ...this.params(namespace), name, body })) as T;
+  }
+
+  /** JSON merge patch (RFC 7386): objects merge, `null` deletes a field, arrays are replaced. */
+  async patch(namespace: string, name: string, patch: Record<string, unknown>): Promise<T> {
+    return (await this.kube.custom.patchNamespacedCustomObject(
+      { ...this.params(namespace), name, body: patch },
+      mergePatchOptions,
+    )) as T;
+  }
+
+  /** JSON merge patch of the status subresource. */
+  async patchStatus(namespace: string, name: string, patch: Record<string, unknown>): Promise<T> {
+    return (await this.kube.custom.patchNamespacedCustomObjectStatus(
+      { ...this.params(namespace), name, body: patch },
+      mergePatchOptions,
+    )) as T;
+  }
+
+  /**
+   * Deletes the object. Returns false if it was already gone. With `uid`,
+   * deletes only that incarnation (a precondition), so a re-created object of
+   * the same name survives.
+   */
+  async delete(namespace: string, name: string, opts: { uid?: string } = {}): Promise<boolean> {
+    try {
+      const body = opts.uid ? { preconditions: { uid: opts.uid } } : undefined;
+      await this.kube.custom.deleteNamespacedCustomObject({ ...this.params(namespace), name, body });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+}
+
+export function applications(kube: KubeClient): CustomResourceClient<Application> {
+  return new CustomResourceClient<Application>(kube, APPLICATION_KIND);
+}
+
+export function appProjects(kube: KubeClient): CustomResourceClient<AppProject> {
+  return new CustomResourceClient<AppProject>(kube, APPPROJECT_KIND);
+}
+
+/** Creates a namespace; an existing one is returned as is (idempotent). */
+export async function ensureNamespace(kube: KubeClient, name: string, labels?: Record<string, string>): Promise<Namespace> {
+  try {
+    return (await kube.core.createNamespace({ body: { metadata: { name, labels } } })) as Namespace;
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+    return (await kube.core.readNamespace({ name })) as Namespace;
+  }
+}

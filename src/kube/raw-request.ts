@@ -1,0 +1,56 @@
+/**
+ * Plain JSON GET against the API server, authenticated from a KubeConfig.
+ *
+ * Why not the generated clients: they turn core objects into model classes
+ * (timestamps become Date, unknown fields are dropped), while watch events
+ * arrive as raw JSON. The informer needs list and watch to produce the same
+ * shapes, so it lists through this helper. It uses the same `undici` fetch and
+ * TLS dispatcher as client-node's own Watch.
+ */
+import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
+import { fetch } from "undici";
+
+export class KubeHttpError extends Error {
+  readonly statusCode: number;
+  readonly body: string;
+  constructor(statusCode: number, message: string, body: string) {
+    super(message);
+    this.name = "KubeHttpError";
+    this.statusCode = statusCode;
+    this.body = body;
+  }
+}
+
+/** GETs `path` (e.g. "/api/v1/secrets") with query parameters; throws KubeHttpError on non-2xx. */
+export async function getJson<T>(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Record<string, string | number | boolean | undefined> = {},
+  signal?: AbortSignal,
+): Promise<T> {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error("kubeconfig has no current cluster");
+  const url = new URL(cluster.server + path);
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+  await kubeConfig.applySecurityAuthentication(ctx);
+  const res = await fetch(url, {
+    method: "GET",
+    headers: { ...ctx.getHeaders(), Accept: "application/json" },
+    dispatcher: ctx.getDispatcher() as never,
+    signal,
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      message = (JSON.parse(text) as { message?: string }).message ?? message;
+    } catch {
+      // not a Status object; keep the HTTP status line
+    }
+    throw new KubeHttpError(res.status, `GET ${path}: ${message}`, text);
+  }
+  return JSON.parse(text) as T;
+}

@@ -1,0 +1,146 @@
+/**
+ * The principal's gRPC services, wire-compatible with upstream:
+ * authapi.Authentication (Authenticate, RefreshToken), versionapi.Version and
+ * eventstreamapi.EventStream (Subscribe; Push and Ping answer UNIMPLEMENTED as
+ * the Go principal's do). Identity comes from the configured auth method during
+ * Authenticate only; every other call carries the JWT in `authorization`.
+ */
+import { Metadata, status, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData, type ServiceError } from "@grpc/grpc-js";
+import type { AuthenticationServer, AuthRequest, AuthResponse, RefreshTokenRequest } from "../proto/gen/auth.ts";
+import type { VersionServer } from "../proto/gen/version.ts";
+import type { Event, EventStreamServer } from "../proto/gen/eventstream.ts";
+import { getLogger } from "../observability/log.ts";
+import type { AgentMode } from "./agent-registry.ts";
+import type { PeerIdentityInput, PrincipalAuth } from "./principal-auth.ts";
+
+const log = getLogger("principal");
+
+export interface SubscribeContext {
+  agent: string;
+  mode: AgentMode;
+  stream: ServerDuplexStream<Event, Event>;
+}
+
+export interface PrincipalServiceOptions {
+  auth: PrincipalAuth;
+  /** Our protocol version string (AuthResponse.version; Version returns "argocd-agent-" + it). */
+  protocolVersion: string;
+  principalNamespace: string;
+  /** Called with the agent's namespace after a successful Authenticate. */
+  onAuthenticated?: (agent: string, mode: AgentMode, agentNamespace: string) => void;
+  onAuthFailure?: (reason: string) => void;
+  /** Takes over an authenticated Subscribe stream; resolves when the stream is done. */
+  subscribe: (ctx: SubscribeContext) => Promise<void>;
+}
+
+function grpcError(code: status, details: string): ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new Metadata() }) as ServiceError;
+}
+
+/** Metadata as a map of lower-cased names to every value received. */
+export function metadataValues(md: Metadata): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [key, values] of Object.entries(md.toJSON())) {
+    out.set(key.toLowerCase(), (values as (string | Buffer)[]).map((v) => (typeof v === "string" ? v : v.toString("utf8"))));
+  }
+  return out;
+}
+
+function peerInput(call: ServerUnaryCall<unknown, unknown> | ServerDuplexStream<unknown, unknown>): PeerIdentityInput {
+  const authCtx = call.getAuthContext?.();
+  return {
+    metadata: metadataValues(call.metadata),
+    peerCertificate: authCtx?.sslPeerCertificate,
+    remoteAddress: call.getPeer(),
+  };
+}
+
+export function authenticationService(opts: PrincipalServiceOptions): AuthenticationServer {
+  return {
+    authenticate(call: ServerUnaryCall<AuthRequest, AuthResponse>, callback: sendUnaryData<AuthResponse>) {
+      const req = call.request;
+      void (async () => {
+        if (req.mode !== "managed" && req.mode !== "autonomous") {
+          opts.onAuthFailure?.("bad-mode");
+          return callback(grpcError(status.UNKNOWN, `unknown or missing operation mode: '${req.mode}'`));
+        }
+        const result = await opts.auth.authenticate(req.method, req.credentials ?? {}, peerInput(call));
+        if (!result.ok) {
+          log.warn("authentication failed", { reason: result.reason, method: req.method, client: call.getPeer() });
+          opts.onAuthFailure?.(result.code);
+          return callback(grpcError(status.UNAUTHENTICATED, "authentication failed"));
+        }
+        if (!req.version) {
+          opts.onAuthFailure?.("no-version");
+          return callback(grpcError(status.INVALID_ARGUMENT, "agent version is required"));
+        }
+        if (req.version !== opts.protocolVersion) {
+          // Upstream refuses any difference; we accept it so Go and TS agents of
+          // neighbouring releases can connect, and say so.
+          log.info("agent reports a different protocol version", { agent: result.agentId, agentVersion: req.version, ours: opts.protocolVersion });
+        }
+        const tokens = await opts.auth.issueTokens(result.agentId, req.mode);
+        opts.onAuthenticated?.(result.agentId, req.mode, req.agentNamespace);
+        log.info("agent authenticated", { agent: result.agentId, mode: req.mode, method: req.method });
+        callback(null, {
+          accessToken: tokens.accessToken,
+          refreshToken: tokens.refreshToken,
+          version: opts.protocolVersion,
+          principalNamespace: opts.principalNamespace,
+        });
+      })().catch((err: Error) => {
+        log.error("authentication error", { error: err });
+        callback(grpcError(status.UNAUTHENTICATED, "authentication failed"));
+      });
+    },
+    refreshToken(call: ServerUnaryCall<RefreshTokenRequest, AuthResponse>, callback: sendUnaryData<AuthResponse>) {
+      void opts.auth
+        .refresh(call.request.refreshToken)
+        .then((res) => {
+          if (!res.ok) {
+            log.info("token refresh refused", { reason: res.reason });
+            return callback(grpcError(status.UNAUTHENTICATED, "authentication failed"));
+          }
+          callback(null, { accessToken: res.accessToken, refreshToken: res.refreshToken ?? "", version: "", principalNamespace: "" });
+        })
+        .catch(() => callback(grpcError(status.UNAUTHENTICATED, "authentication failed")));
+    },
+  };
+}
+
+export function versionService(opts: Pick<PrincipalServiceOptions, "protocolVersion">): VersionServer {
+  return {
+    version(_call, callback) {
+      callback(null, { version: `argocd-agent-${opts.protocolVersion}` });
+    },
+  };
+}
+
+export function eventStreamService(opts: PrincipalServiceOptions): EventStreamServer {
+  return {
+    subscribe(stream: ServerDuplexStream<Event, Event>) {
+      void (async () => {
+        const token = stream.metadata.get("authorization")[0];
+        const identity = typeof token === "string" ? await opts.auth.verifyCall(token, peerInput(stream)) : undefined;
+        if (!identity?.ok) {
+          log.info("subscribe refused", { reason: identity?.reason ?? "no authorization metadata", client: stream.getPeer() });
+          stream.emit("error", grpcError(status.UNAUTHENTICATED, "invalid authentication data"));
+          return;
+        }
+        try {
+          await opts.subscribe({ agent: identity.agent, mode: identity.mode, stream });
+          stream.end();
+        } catch (err) {
+          log.info("event stream ended", { agent: identity.agent, error: err as Error });
+          stream.end();
+        }
+      })();
+    },
+    push(_call, callback) {
+      callback(grpcError(status.UNIMPLEMENTED, "Push is not used by agents; use Subscribe"));
+    },
+    ping(_call, callback) {
+      callback(grpcError(status.UNIMPLEMENTED, "method Ping not implemented"));
+    },
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * The principal's gRPC server: binds the listener, serves the three services,
+ * enforces the keepalive policy and runs one event session per agent stream.
+ *
+ * @example
+ *   const server = await startPrincipalServer({ host: "127.0.0.1", port: 0, credentials, auth, ... });
+ *   server.registry.connected();
+ *   await server.close();
+ */
+import { Server, type ServerCredentials } from "@grpc/grpc-js";
+import { AuthenticationService } from "../proto/gen/auth.ts";
+import { VersionService } from "../proto/gen/version.ts";
+import { EventStreamService } from "../proto/gen/eventstream.ts";
+import { getLogger } from "../observability/log.ts";
+import { attachPingPolicy } from "../transport/ping-policy.ts";
+import { EventSession, type EventHandler } from "../transport/event-session.ts";
+import { AgentRegistry, type AgentMode, type AgentRecord } from "./agent-registry.ts";
+import { authenticationService, eventStreamService, versionService, type SubscribeContext } from "./grpc-services.ts";
+import type { PrincipalAuth } from "./principal-auth.ts";
+
+const log = getLogger("principal");
+
+/** grpc-go's server default when no policy is set is 5 minutes; we use a lenient floor instead (see README). */
+export const DEFAULT_MIN_PING_INTERVAL_MS = 10_000;
+
+export interface PrincipalServerOptions {
+  host: string;
+  port: number;
+  credentials: ServerCredentials;
+  auth: PrincipalAuth;
+  namespace: string;
+  protocolVersion: string;
+  maxMessageSize: number;
+  /** 0: DEFAULT_MIN_PING_INTERVAL_MS. */
+  keepaliveMinIntervalMs: number;
+  /** Handles events received from an agent; the default logs and acknowledges them. */
+  handler?: (rec: AgentRecord) => EventHandler;
+  onAuthFailure?: (reason: string) => void;
+  onPingViolation?: (peer: string) => void;
+}
+
+export interface PrincipalServer {
+  port: number;
+  registry: AgentRegistry;
+  sessions: Map<string, EventSession>;
+  /** Stops accepting, ends every stream and waits for in-flight calls (bounded). */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+const loggingHandler: EventHandler = async (ev) => {
+  log.debug("event received but no replication handler is installed", { event_type: ev.type, resource_id: ev.resourceId });
+};
+
+export async function startPrincipalServer(opts: PrincipalServerOptions): Promise<PrincipalServer> {
+  const registry = new AgentRegistry();
+  const sessions = new Map<string, EventSession>();
+  const server = new Server({
+    "grpc.max_receive_message_length": opts.maxMessageSize,
+    "grpc.max_send_message_length": opts.maxMessageSize,
+  });
+
+  const subscribe = async ({ agent, mode, stream }: SubscribeContext) => {
+    const { rec, conn } = registry.connect(agent, mode, () => stream.end());
+    const session = new EventSession({
+      peer: agent,
+      source: "",
+      writer: rec.writer,
+      handler: (opts.handler ?? (() => loggingHandler))(rec),
+      maxPayloadBytes: opts.maxMessageSize,
+    });
+    sessions.set(agent, session);
+    try {
+      await session.run(stream);
+    } finally {
+      if (sessions.get(agent) === session) sessions.delete(agent);
+      registry.disconnect(conn);
+    }
+  };
+
+  const serviceOpts = {
+    auth: opts.auth,
+    protocolVersion: opts.protocolVersion,
+    principalNamespace: opts.namespace,
+    onAuthenticated: (agent: string, mode: AgentMode, ns: string) => {
+      registry.record(agent, mode);
+      registry.setNamespace(agent, ns);
+    },
+    onAuthFailure: opts.onAuthFailure,
+    subscribe,
+  };
+  server.addService(AuthenticationService, authenticationService(serviceOpts));
+  server.addService(VersionService, versionService(serviceOpts));
+  server.addService(EventStreamService, eventStreamService(serviceOpts));
+
+  const hostPort = `${opts.host.includes(":") ? `[${opts.host}]` : opts.host || "0.0.0.0"}:${opts.port}`;
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(hostPort, opts.credentials, (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  attachPingPolicy(server, {
+    minIntervalMs: opts.keepaliveMinIntervalMs || DEFAULT_MIN_PING_INTERVAL_MS,
+    onViolation: opts.onPingViolation,
+  });
+  log.info("principal listening", { address: hostPort.replace(/:\d+$/, `:${port}`), tls: opts.credentials._isSecure() });
+
+  return {
+    port,
+    registry,
+    sessions,
+    async close(timeoutMs = 5000) {
+      registry.close();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, timeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * One Subscribe stream seen from either side: received events are parsed,
+ * acknowledged and handed to the handler, in order per resource but with
+ * different resources in parallel; outgoing events go through an EventWriter
+ * (at most one unacknowledged event per resource, re-sent with backoff).
+ * Nothing a peer sends can throw out of here: bad events are logged and dropped.
+ */
+import type { Event } from "../proto/gen/eventstream.ts";
+import { ackFor, isAck, isHeartbeat, needsAck } from "../events/ack.ts";
+import { fromWire, toWire, type AgentEvent, type JsonObject } from "../events/cloudevent.ts";
+import type { EventWriter } from "../events/event-writer.ts";
+import { getLogger } from "../observability/log.ts";
+
+const log = getLogger("grpc-event");
+
+/** What a handler reports; a retryable failure withholds the ack so the sender retries. */
+export interface HandlerOutcome {
+  retryableFailure?: boolean;
+}
+
+export type EventHandler = (ev: AgentEvent, payload: JsonObject | undefined) => Promise<HandlerOutcome | void>;
+
+/** The part of a gRPC duplex stream we use (server and client streams both fit). */
+export interface EventStreamLike {
+  write(msg: Event): boolean;
+  end(): void;
+  on(event: "data", fn: (msg: Event) => void): unknown;
+  on(event: "end" | "close", fn: () => void): unknown;
+  on(event: "error", fn: (err: Error) => void): unknown;
+  removeAllListeners?(event?: string): unknown;
+}
+
+export interface EventSessionCounters {
+  received: Record<string, number>;
+  rejected: number;
+  handlerErrors: number;
+  heartbeats: number;
+}
+
+export interface EventSessionOptions {
+  /** For logs: the agent name (principal side) or "principal" (agent side). */
+  peer: string;
+  /** CloudEvent `source` of the acks we send. */
+  source: string;
+  writer: EventWriter;
+  handler: EventHandler;
+  maxPayloadBytes: number;
+  /** Called for every received heartbeat (metrics, idle tracking). */
+  onHeartbeat?: () => void;
+  onEvent?: (ev: AgentEvent) => void;
+}
+
+export class EventSession {
+  readonly counters: EventSessionCounters = { received: {}, rejected: 0, handlerErrors: 0, heartbeats: 0 };
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly opts: EventSessionOptions;
+
+  constructor(opts: EventSessionOptions) {
+    this.opts = opts;
+  }
+
+  /**
+   * Runs the stream until it ends. Resolves on a clean end, rejects with the
+   * stream's error. The writer is attached for the stream's lifetime.
+   */
+  run(stream: EventStreamLike, signal?: AbortSignal): Promise<void> {
+    const { writer } = this.opts;
+    return new Promise<void>((resolve, reject) => {
+      let finished = false;
+      const finish = (err?: Error) => {
+        if (finished) return;
+        finished = true;
+        writer.detach();
+        signal?.removeEventListener("abort", onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = () => {
+        try {
+          stream.end();
+        } catch {
+          /* already closed */
+        }
+        finish();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      stream.on("data", (msg: Event) => this.receive(msg));
+      stream.on("end", () => finish());
+      stream.on("close", () => finish());
+      stream.on("error", (err: Error) => finish(err));
+      writer.attach((ev) => {
+        if (!stream.write({ event: toWire(ev) })) {
+          // Back-pressure is fine: grpc-js buffers; the writer's own pacing keeps it bounded.
+        }
+      });
+    });
+  }
+
+  private receive(msg: Event): void {
+    const parsed = fromWire(msg?.event, { maxPayloadBytes: this.opts.maxPayloadBytes });
+    if (!parsed.ok) {
+      this.counters.rejected++;
+      log.warn("rejected event", { peer: this.opts.peer, reason: parsed.error.code, detail: parsed.error.message });
+      // A sound envelope with a bad payload is still acked, as the Go peers do,
+      // so the sender does not retry it forever and block that resource.
+      if (parsed.error.event && needsAck(parsed.error.event)) {
+        this.opts.writer.add(ackFor(parsed.error.event, this.opts.source));
+      }
+      return;
+    }
+    const { event, payload } = parsed.value;
+    this.counters.received[event.type] = (this.counters.received[event.type] ?? 0) + 1;
+    this.opts.onEvent?.(event);
+    if (isAck(event)) {
+      this.opts.writer.acknowledge(event);
+      return;
+    }
+    if (isHeartbeat(event)) {
+      this.counters.heartbeats++;
+      this.opts.onHeartbeat?.();
+      log.debug("heartbeat received", { peer: this.opts.peer, event_id: event.eventId });
+      this.opts.writer.add(ackFor(event, this.opts.source));
+      return;
+    }
+    log.info(`Event received: ${event.target} ${event.type.split(".").pop()}`, {
+      peer: this.opts.peer,
+      resource_id: event.resourceId,
+      event_id: event.eventId,
+    });
+    // Order per resource, parallel across resources.
+    const key = event.resourceId;
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const next = prev.then(() => this.process(event, payload));
+    this.chains.set(key, next);
+    void next.finally(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
+  }
+
+  private async process(event: AgentEvent, payload: JsonObject | undefined): Promise<void> {
+    let outcome: HandlerOutcome | void = undefined;
+    try {
+      outcome = await this.opts.handler(event, payload);
+    } catch (err) {
+      this.counters.handlerErrors++;
+      log.error("event handler failed", { peer: this.opts.peer, event_type: event.type, resource_id: event.resourceId, error: err as Error });
+    }
+    if (needsAck(event, outcome ?? {})) this.opts.writer.add(ackFor(event, this.opts.source));
+  }
+
+  /** Resolves when every event received so far has been processed. */
+  async drain(): Promise<void> {
+    while (this.chains.size) await Promise.allSettled([...this.chains.values()]);
+  }
+}
