@@ -10,8 +10,9 @@
  * (with the `v` flag we use for Unicode semantics) rejects unescaped `/`, `(`, `{`… in a class.
  * Features RE2 lacks (lookaround, backreferences) are refused, as the Go principal would
  * refuse them. Matching semantics are leftmost-first in both engines, so group 1 agrees.
- * Known remaining difference: JS backtracks (super-linear on pathological patterns), so
- * callers cap the input length.
+ * Known remaining differences: JS backtracks (super-linear on pathological patterns), so
+ * callers cap the input length; and a group inside a repeated group keeps Go's last
+ * participating value but is reset by JS (`(?:(a)|b)+` on "ab": Go "a", JS undefined → "").
  *
  * @example
  *   compileGoRegexp("^.*URI=spiffe://[^/]+/ns/[^/]+/sa/([^,;]+)").regexp.exec(xfcc)?.[1]

@@ -73,6 +73,7 @@ export function parseAuthSetting(value: string): AuthMethod {
       return new HeaderIdentity({ headerName: config.slice(0, sep).trim(), pattern: config.slice(sep + 1).trim(), setting: value });
     }
     case "mtls": {
+      if (config.trim() === "") fail("mtls auth needs an extraction regex: mtls:subject:<regex> or mtls:uri:<regex>");
       let source: MtlsIdentitySource = "subject";
       let pattern = config;
       if (config.startsWith("subject:")) pattern = config.slice("subject:".length);

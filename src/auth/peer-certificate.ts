@@ -205,6 +205,7 @@ export function peerCertificateFromDer(derInput: Uint8Array): PeerCertificate {
     const [list] = children(der, extensions);
     for (const ext of list ? children(der, list) : []) {
       const parts = children(der, ext);
+      if (parts.length < 2 || parts[0].tag !== 0x06) throw new CertificateParseError("malformed extension");
       if (decodeOid(der.subarray(parts[0].start, parts[0].end)) !== "2.5.29.17") continue;
       const octets = parts[parts.length - 1];
       const seq = readTlv(der, octets.start, octets.end);

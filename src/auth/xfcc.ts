@@ -7,8 +7,8 @@
  * Why we care about elements: with `forward_client_cert: APPEND_FORWARD` each proxy appends
  * its own element at the END, after whatever the caller sent. Only the last element was
  * written by the proxy next to us; anything before it may be caller-controlled.
- * (Envoy also folds a repeated XFCC field into one comma list, and Node's HTTP/2 layer
- * joins repeated fields with ", ", so repetition looks exactly like a longer list.)
+ * A repeated XFCC field looks exactly like a longer list once joined (Node's HTTP/2 layer
+ * joins repeated fields with ", "), so the same last-element rule applies to it.
  */
 
 /** The header name, lower-case as it appears in gRPC metadata. */
