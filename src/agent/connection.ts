@@ -10,6 +10,7 @@ import { VersionClient, type VersionRequest, type VersionResponse } from "../pro
 import { EventStreamClient } from "../proto/gen/eventstream.ts";
 import { EventWriter } from "../events/event-writer.ts";
 import { startHeartbeat } from "../events/heartbeat.ts";
+import type { AgentEvent } from "../events/cloudevent.ts";
 import { getLogger } from "../observability/log.ts";
 import { FullJitterBackoff, RECONNECT_BACKOFF, sleep, type BackoffOptions } from "../transport/backoff.ts";
 import { EventSession, type EventHandler } from "../transport/event-session.ts";
@@ -46,6 +47,8 @@ export interface AgentConnectionOptions {
   /** Called after each successful subscribe (e.g. to start a resync). */
   onConnected?: (info: { agent: string; principalNamespace: string }) => void;
   onStatus?: (s: ConnectionStatus) => void;
+  /** Every event received from the principal, acks included (metrics). */
+  onEvent?: (ev: AgentEvent) => void;
 }
 
 interface Tokens {
@@ -183,6 +186,7 @@ export class AgentConnection {
       writer: this.writer,
       handler: this.opts.handler,
       maxPayloadBytes: this.opts.maxMessageSize,
+      onEvent: this.opts.onEvent,
     });
     this.session = session;
     const streamDone = new AbortController();

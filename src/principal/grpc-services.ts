@@ -127,6 +127,9 @@ export function eventStreamService(opts: PrincipalServiceOptions): EventStreamSe
           stream.emit("error", grpcError(status.UNAUTHENTICATED, "invalid authentication data"));
           return;
         }
+        // Send response headers now: Subscribe has no hello message, and the
+        // agent takes the headers as the sign that the stream is established.
+        stream.sendMetadata(new Metadata());
         try {
           await opts.subscribe({ agent: identity.agent, mode: identity.mode, stream });
           stream.end();

@@ -12,6 +12,7 @@ import { AuthenticationService } from "../proto/gen/auth.ts";
 import { VersionService } from "../proto/gen/version.ts";
 import { EventStreamService } from "../proto/gen/eventstream.ts";
 import { getLogger } from "../observability/log.ts";
+import type { AgentEvent } from "../events/cloudevent.ts";
 import { attachPingPolicy } from "../transport/ping-policy.ts";
 import { EventSession, type EventHandler } from "../transport/event-session.ts";
 import { AgentRegistry, type AgentMode, type AgentRecord } from "./agent-registry.ts";
@@ -37,6 +38,8 @@ export interface PrincipalServerOptions {
   handler?: (rec: AgentRecord) => EventHandler;
   onAuthFailure?: (reason: string) => void;
   onPingViolation?: (peer: string) => void;
+  /** Every event received from an agent, acks and heartbeats included (metrics). */
+  onEvent?: (agent: string, ev: AgentEvent) => void;
 }
 
 export interface PrincipalServer {
@@ -67,6 +70,7 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
       writer: rec.writer,
       handler: (opts.handler ?? (() => loggingHandler))(rec),
       maxPayloadBytes: opts.maxMessageSize,
+      onEvent: opts.onEvent ? (ev) => opts.onEvent!(agent, ev) : undefined,
     });
     sessions.set(agent, session);
     try {
@@ -107,6 +111,10 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
     registry,
     sessions,
     async close(timeoutMs = 5000) {
+      // Finish what agents already sent (so it is applied and acknowledged),
+      // bounded, then end every stream; agents reconnect and resync.
+      const drained = Promise.all([...sessions.values()].map((s) => s.drain()));
+      await Promise.race([drained, new Promise((r) => setTimeout(r, timeoutMs / 2).unref())]);
       registry.close();
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
