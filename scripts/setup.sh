@@ -16,3 +16,5 @@ else
 fi
 npm ci --no-audit --no-fund
 bash scripts/setup-kube-tools.sh
+# kustomize for the manifest tests: kubectl embeds it; build it only where kubectl is missing.
+command -v kubectl >/dev/null 2>&1 || bash scripts/setup-kustomize.sh >/dev/null
