@@ -8,6 +8,7 @@
  * TLS dispatcher as client-node's own Watch.
  */
 import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
+import { STATUS_CODES } from "node:http";
 import { fetch } from "undici";
 
 export class KubeHttpError extends Error {
@@ -44,7 +45,7 @@ export async function getJson<T>(
   });
   const text = await res.text();
   if (!res.ok) {
-    let message = `${res.status} ${res.statusText}`;
+    let message = `${res.status} ${res.statusText || STATUS_CODES[res.status] || ""}`.trim();
     try {
       message = (JSON.parse(text) as { message?: string }).message ?? message;
     } catch {

@@ -63,10 +63,11 @@ const guestbook = (ns: string, extra: Partial<Application> = {}): Application =>
   ...extra,
 });
 
-describe("kube layer against real API servers", () => {
-  it("creates, watches, updates status of and deletes an Application", async () => {
+describe("kube layer against real API servers", { timeout: 120_000 }, () => {
+  it("creates, watches, updates status of and deletes an Application", async (t) => {
     const apps = applications(cp);
     const ac = new AbortController();
+    t.after(() => ac.abort()); // stop the watch loops even when an assertion fails
     const informer = applicationInformer(cp, { namespace: cpNs, labelSelector: "team=a" });
     const { events, running } = await recordEvents(informer, ac.signal);
     assert.equal(informer.hasSynced(), true);
@@ -122,9 +123,10 @@ describe("kube layer against real API servers", () => {
     await running; // the watch loop ends promptly on abort
   });
 
-  it("creates, watches, patches and deletes an AppProject", async () => {
+  it("creates, watches, patches and deletes an AppProject", async (t) => {
     const projects = appProjects(cp);
     const ac = new AbortController();
+    t.after(() => ac.abort()); // stop the watch loops even when an assertion fails
     const informer = appProjectInformer(cp, { namespace: cpNs });
     const { events, running } = await recordEvents(informer, ac.signal);
 
@@ -172,8 +174,9 @@ describe("kube layer against real API servers", () => {
     }
   });
 
-  it("informs about Secrets and Namespaces", async () => {
+  it("informs about Secrets and Namespaces", async (t) => {
     const ac = new AbortController();
+    t.after(() => ac.abort()); // stop the watch loops even when an assertion fails
     const secrets = secretInformer(cp, { namespace: cpNs, labelSelector: "argocd.argoproj.io/secret-type=cluster" });
     const namespaces = namespaceInformer(cp);
     const s = await recordEvents(secrets, ac.signal);

@@ -25,13 +25,13 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ApiextensionsV1Api, KubeConfig } from "@kubernetes/client-node";
+import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { createKubeClient } from "../../src/kube/client.ts";
 import { ensureNamespace, isAlreadyExists } from "../../src/kube/crud.ts";
 import { generatePki, type KubePki } from "./kube-certs.ts";
 import {
-  findKubeBinaries, freePort, type KubeBinaries, logTail, registerTempDir, removeTempDir, startProcess, stopProcess, type ManagedProcess,
+  findKubeBinaries, freePort, type KubeBinaries, logTail, registerTempDir, removeTempDir, startProcess, stopProcess, sweepStaleTempDirs, type ManagedProcess,
 } from "./kube-processes.ts";
 
 export interface KubeClusterHandle {
@@ -61,6 +61,7 @@ export interface KubeEnvOptions {
 
 const CRD_DIR = join(import.meta.dirname, "crds");
 const STARTUP_TIMEOUT_MS = 90_000;
+const TEMP_PREFIX = "argocd-agent-kube-env-";
 
 export async function startKubeEnv(opts: KubeEnvOptions): Promise<KubeEnv> {
   for (const name of opts.clusters) {
@@ -73,7 +74,8 @@ export async function startKubeEnv(opts: KubeEnvOptions): Promise<KubeEnv> {
 
 async function startLocal(opts: KubeEnvOptions): Promise<KubeEnv> {
   const bins = findKubeBinaries();
-  const dir = mkdtempSync(join(tmpdir(), "argocd-agent-kube-env-"));
+  sweepStaleTempDirs(tmpdir(), TEMP_PREFIX);
+  const dir = mkdtempSync(join(tmpdir(), TEMP_PREFIX));
   registerTempDir(dir);
   const processes: ManagedProcess[] = [];
   const stop = async () => {
@@ -208,28 +210,55 @@ async function prepareCluster(c: KubeClusterHandle, opts: KubeEnvOptions, ns: (n
   for (const name of opts.namespaces ?? ["argocd"]) await ensureNamespace(kube, ns(name));
 }
 
+// CRDs go through the generic custom-objects API: the typed ApiextensionsV1Api serializer only
+// knows camelCase model fields and silently drops `x-kubernetes-preserve-unknown-fields`.
+const CRD_API = { group: "apiextensions.k8s.io", version: "v1", plural: "customresourcedefinitions" };
+
+interface Crd {
+  metadata: { name: string };
+  spec: { group: string; names: { plural: string; kind: string }; versions: { name: string }[] };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
 async function installCrds(kubeConfig: KubeConfig): Promise<void> {
-  const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
+  const api = kubeConfig.makeApiClient(CustomObjectsApi);
   const crds = readdirSync(CRD_DIR).filter((f) => f.endsWith(".yaml"))
-    .map((f) => parseYaml(readFileSync(join(CRD_DIR, f), "utf8")));
+    .map((f) => parseYaml(readFileSync(join(CRD_DIR, f), "utf8")) as Crd);
   await Promise.all(crds.map(async (body) => {
     try {
-      await api.createCustomResourceDefinition({ body });
+      await api.createClusterCustomObject({ ...CRD_API, body });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
     }
   }));
-  // Established means the API server serves the new resource; poll until all are.
   const deadline = Date.now() + 30_000;
-  for (const body of crds) {
-    const name = body.metadata.name as string;
-    for (;;) {
-      const crd = await api.readCustomResourceDefinition({ name });
-      if (crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${name} not established after 30s`);
-      await sleep(50);
-    }
+  for (const crd of crds) {
+    await waitUntilServed(api, crd, deadline);
   }
+}
+
+/**
+ * "Established" means the resource is served, but its watch cache may still answer
+ * "storage is (re)initializing", and the first write of a custom resource blocks for
+ * ~2 s on a fresh API server. A list and a dry-run create absorb both here, so tests
+ * start on a fully warm server.
+ */
+async function waitUntilServed(api: CustomObjectsApi, crd: Crd, deadline: number): Promise<void> {
+  const { group, versions, names } = crd.spec;
+  const version = versions[0].name;
+  const kind = crd.spec.names.kind;
+  for (;;) {
+    const current = (await api.getClusterCustomObject({ ...CRD_API, name: crd.metadata.name })) as Crd;
+    const established = current.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
+    const listed = established && (await api
+      .listCustomObjectForAllNamespaces({ group, version, resourcePlural: names.plural, limit: 1 })
+      .then(() => true, () => false));
+    if (listed) break;
+    if (Date.now() > deadline) throw new Error(`CRD ${crd.metadata.name} not served after 30s`);
+    await sleep(50);
+  }
+  const body = { apiVersion: `${group}/${version}`, kind, metadata: { name: "warm-up" }, spec: {} };
+  await api.createNamespacedCustomObject({ group, version, plural: names.plural, namespace: "default", body, dryRun: "All" });
 }
 
 async function startOnExternalCluster(kubeconfigPath: string, opts: KubeEnvOptions): Promise<KubeEnv> {

@@ -9,7 +9,7 @@
  * the test process is SIGKILLed itself.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -133,9 +133,37 @@ export async function stopProcess(proc: ManagedProcess, graceMs = 3000): Promise
   clearTimeout(timer);
 }
 
+const OWNER_FILE = "owner.pid";
+
+/** Tracks `dir` for removal at exit; records our pid so a later run can sweep it if we get SIGKILLed. */
 export function registerTempDir(dir: string): void {
   installExitHooks();
   tempDirs.add(dir);
+  writeFileSync(join(dir, OWNER_FILE), String(process.pid));
+}
+
+/** Removes `<parent>/<prefix>*` dirs left by test processes that no longer exist (SIGKILL skips all hooks). */
+export function sweepStaleTempDirs(parent: string, prefix: string): void {
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(prefix)) continue;
+    const dir = join(parent, name);
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(join(dir, OWNER_FILE), "utf8"));
+    } catch {
+      continue; // not ours, or still being set up
+    }
+    if (Number.isInteger(owner) && owner > 0 && !isAlive(owner)) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 export function removeTempDir(dir: string): void {
