@@ -140,11 +140,35 @@ export class CustomResourceClient<T extends KubeObject> {
     return (await this.kube.custom.replaceNamespacedCustomObject({ ...this.params(namespace), name, body })) as T;
   }
 
-  /** Replaces only .status through the status subresource (spec changes in `obj` are ignored by the server). */
+  /**
+   * Replaces .status. Uses the status subresource when the CRD has one; Argo
+   * CD's own Application CRD has none (its controller writes status with a
+   * plain update), so on a 404 from /status for an object that exists we fall
+   * back to updating the whole object, and remember that for this client.
+   */
   async updateStatus(obj: T): Promise<T> {
     const { namespace, name } = CustomResourceClient.nameOf(obj);
     const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
-    return (await this.kube.custom.replaceNamespacedCustomObjectStatus({ ...this.params(namespace), name, body })) as T;
+    if (this.statusSubresource !== false) {
+      try {
+        const res = (await this.kube.custom.replaceNamespacedCustomObjectStatus({ ...this.params(namespace), name, body })) as T;
+        this.statusSubresource = true;
+        return res;
+      } catch (err) {
+        if (!(await this.lacksStatusSubresource(err, namespace, name))) throw err;
+      }
+    }
+    return this.update(obj);
+  }
+
+  /** Set once known: does this kind's CRD serve the /status subresource? */
+  private statusSubresource: boolean | undefined;
+
+  private async lacksStatusSubresource(err: unknown, namespace: string, name: string): Promise<boolean> {
+    if (!isNotFound(err) || this.statusSubresource === true) return false;
+    if (!(await this.get(namespace, name))) return false; // the object itself is gone
+    this.statusSubresource = false;
+    return true;
   }
 
   /** JSON merge patch (RFC 7386): objects merge, `null` deletes a field, arrays are replaced. */
@@ -155,12 +179,21 @@ export class CustomResourceClient<T extends KubeObject> {
     )) as T;
   }
 
-  /** JSON merge patch of the status subresource. */
+  /** JSON merge patch of .status (status subresource, or the object itself; see updateStatus). */
   async patchStatus(namespace: string, name: string, patch: Record<string, unknown>): Promise<T> {
-    return (await this.kube.custom.patchNamespacedCustomObjectStatus(
-      { ...this.params(namespace), name, body: patch },
-      mergePatchOptions,
-    )) as T;
+    if (this.statusSubresource !== false) {
+      try {
+        const res = (await this.kube.custom.patchNamespacedCustomObjectStatus(
+          { ...this.params(namespace), name, body: patch },
+          mergePatchOptions,
+        )) as T;
+        this.statusSubresource = true;
+        return res;
+      } catch (err) {
+        if (!(await this.lacksStatusSubresource(err, namespace, name))) throw err;
+      }
+    }
+    return this.patch(namespace, name, patch);
   }
 
   /**
