@@ -14,6 +14,9 @@ import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport
 import { checkPem, readPem, readSecret, secretField } from "../transport/tls-material.ts";
 import type { EventHandler } from "../transport/event-session.ts";
 import { AgentConnection, type ConnectionStatus } from "./connection.ts";
+import { EventWriter } from "../events/event-writer.ts";
+import { AgentReplication } from "../replication/agent-replication.ts";
+import { replicationEnabled } from "../replication/enabled.ts";
 
 export type AgentSettings = SettingValues<typeof AGENT_SETTINGS>;
 
@@ -74,6 +77,7 @@ async function clientTls(cfg: AgentSettings, creds: AgentCredentials, kube: () =
 
 export interface AgentRuntime {
   connection: AgentConnection;
+  replication?: AgentReplication;
   done: Promise<void>;
   close(): Promise<void>;
 }
@@ -89,7 +93,30 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     if (err instanceof AuthConfigError) throw new StartupError(err.message);
     throw err;
   }
-  const tls = await clientTls(cfg, creds, lazyKube(cfg));
+  const kube = lazyKube(cfg);
+  const tls = await clientTls(cfg, creds, kube);
+  // Same rule as the principal: replicate when a kubeconfig is given or we run in a pod.
+  const writer = new EventWriter({ name: "principal" });
+  const replication = !opts.handler && replicationEnabled(cfg)
+    ? new AgentReplication({
+        kube: kube(),
+        mode: cfg.agentMode as "managed" | "autonomous",
+        namespace: cfg.namespace,
+        writer,
+        labelSelector: cfg.labelSelector,
+        resyncIntervalMs: cfg.resyncInterval,
+        informerSyncTimeoutMs: cfg.informerSyncTimeout,
+        mismatchPolicy: cfg.sourceUidMismatchPolicy as "recreate" | "upsert",
+        onRecreate: cfg.onApplicationRecreate as "ignore" | "clear-status" | "resync",
+      })
+    : undefined;
+  if (!replication && !opts.handler) log.warn("no --kubeconfig and not in a cluster: Applications and AppProjects are NOT replicated");
+  try {
+    await replication?.start();
+  } catch (err) {
+    await replication?.close();
+    throw new StartupError(`starting replication: ${(err as Error).message}`);
+  }
   let status: ConnectionStatus = { state: "connecting", attempt: 0 };
   const connection = new AgentConnection({
     address: cfg.serverAddress,
@@ -103,7 +130,9 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     keepAlivePingIntervalMs: cfg.keepAlivePingInterval,
     compression: cfg.enableCompression,
     heartbeatIntervalMs: cfg.heartbeatInterval,
-    handler: opts.handler ?? (async (ev) => log.debug("event received; no replication handler installed", { event_type: ev.type })),
+    writer,
+    handler: opts.handler ?? replication?.handler ?? (async (ev) => log.debug("event received; no replication handler installed", { event_type: ev.type })),
+    ...(replication ? { onConnected: (info: { agent: string }) => replication.onConnected(info) } : {}),
     onStatus: (s) => (status = s),
   });
   const health = cfg.healthzPort
@@ -114,10 +143,12 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
   const done = connection.run(controller.signal);
   return {
     connection,
+    replication,
     done,
     async close() {
       controller.abort();
       await done;
+      await replication?.close();
       await health?.close();
     },
   };

@@ -20,6 +20,8 @@ import { ServerCredentials } from "@grpc/grpc-js";
 import { readFile } from "node:fs/promises";
 import { createPrincipalAuth } from "./principal-auth.ts";
 import { startPrincipalServer, type PrincipalServer } from "./server.ts";
+import { PrincipalReplication } from "../replication/principal-replication.ts";
+import { replicationEnabled } from "../replication/enabled.ts";
 
 export type PrincipalSettings = SettingValues<typeof PRINCIPAL_SETTINGS>;
 
@@ -97,7 +99,7 @@ async function signingKey(cfg: PrincipalSettings, kube: () => KubeClient): Promi
 }
 
 /** Starts everything; exported for tests that run a principal in-process. */
-export async function startPrincipal(cfg: PrincipalSettings): Promise<{ server: PrincipalServer; close(): Promise<void> }> {
+export async function startPrincipal(cfg: PrincipalSettings): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; close(): Promise<void> }> {
   if (cfg.namespace === "") {
     throw new StartupError("namespace is required for principal identity: set --namespace (env ARGOCD_PRINCIPAL_NAMESPACE)");
   }
@@ -124,6 +126,17 @@ export async function startPrincipal(cfg: PrincipalSettings): Promise<{ server: 
     namespace: cfg.namespace,
     subjectMatch: cfg.clientCertSubjectMatch && !cfg.insecurePlaintext && (cfg.requireClientCerts || method.name === "mtls"),
   });
+  const replication = replicationEnabled(cfg)
+    ? new PrincipalReplication({
+        kube: kube(),
+        namespace: cfg.namespace,
+        allowedNamespaces: cfg.allowedNamespaces,
+        labelSelector: cfg.labelSelector,
+        resyncIntervalMs: cfg.resyncInterval,
+        namespaceCreate: { enable: cfg.namespaceCreateEnable, pattern: cfg.namespaceCreatePattern, labels: cfg.namespaceCreateLabels },
+      })
+    : undefined;
+  if (!replication) log.warn("no --kubeconfig and not in a cluster: Applications and AppProjects are NOT replicated");
   const server = await startPrincipalServer({
     host: cfg.listenHost,
     port: cfg.listenPort,
@@ -133,15 +146,25 @@ export async function startPrincipal(cfg: PrincipalSettings): Promise<{ server: 
     protocolVersion: cfg.protocolVersion,
     maxMessageSize: cfg.grpcMaxMessageSize,
     keepaliveMinIntervalMs: cfg.keepaliveMinInterval,
+    ...(replication ? { handler: (rec) => replication.handler(rec) } : {}),
   });
+  try {
+    await replication?.start(server.registry);
+  } catch (err) {
+    await server.close();
+    await replication?.close();
+    throw new StartupError(`starting replication: ${(err as Error).message}`);
+  }
   const health = cfg.healthzPort
     ? await startHealthServer({ port: cfg.healthzPort, ready: () => undefined })
     : undefined;
   log.info("principal started", { namespace: cfg.namespace, port: server.port });
   return {
     server,
+    replication,
     async close() {
       await server.close();
+      await replication?.close();
       await health?.close();
     },
   };

@@ -58,6 +58,7 @@ export const AGENT_SETTINGS = [
   s("adoption-policy", "ADOPTION_POLICY", undefined, "enum", "always", "Whether to adopt existing local Applications", { choices: ["always", "never"] }),
   s("kubeconfig", undefined, undefined, "path", "", "Kubeconfig file of the workload cluster (empty: in-cluster)"),
   s("kubecontext", undefined, undefined, "string", "", "Context in the kubeconfig to use"),
+  s("resync-interval", "RESYNC_INTERVAL", undefined, "duration", "5m", "Interval of the periodic resync of replicated resources with the peer, on top of the resync at connect (0: only at connect)", { extension: true }),
   s("protocol-version", "PROTOCOL_VERSION", undefined, "string", "0.9.0", "Version sent to the principal; a Go principal demands its own exact version (see its `argocd-agent version --short`)", { extension: true }),
   ...envOnlyKnobs(),
 ] as const;

@@ -76,6 +76,7 @@ export const PRINCIPAL_SETTINGS = [
   s("ha-replication-initial-ack-timeout", "HA_REPLICATION_INITIAL_ACK_TIMEOUT", undefined, "duration", "0", "Time to wait for the first replication ack (0: 5m)", { unsupported: notYet("high availability") }),
   // Ours: the seed's security requirement made a start-up check (see README "Security").
   s("insecure-allow-nonloopback-header-auth", "INSECURE_ALLOW_NONLOOPBACK_HEADER_AUTH", undefined, "bool", "false", "DANGEROUS: allow plaintext header auth on a non-loopback listen host; anyone reaching the port can forge identities", { extension: true }),
+  s("resync-interval", "RESYNC_INTERVAL", undefined, "duration", "5m", "Interval of the periodic resync of replicated resources with the peer, on top of the resync at connect (0: only at connect)", { extension: true }),
   s("protocol-version", "PROTOCOL_VERSION", undefined, "string", "0.9.0", "Version string reported to agents; Go agents log it, our principal accepts any agent version", { extension: true }),
   ...envOnlyKnobs(),
 ] as const;

@@ -1,0 +1,114 @@
+/**
+ * The agent's half of the resync protocol (wire-protocol.md §8.3).
+ * Managed: report every local tracked resource (`request-update` with its spec
+ * checksum) plus the set checksum; answer `response-synced-resource` and
+ * `request-resource-resync`. Autonomous: ask with `request-resource-resync`;
+ * answer `request-update` and `request-synced-resource-list`.
+ */
+import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
+import { requestEvent } from "../events/cloudevent.ts";
+import { EventSources, EventTargets, EventTypes, ResyncKinds } from "../events/event-types.ts";
+import {
+  checksumsEqual, decodeRequestSyncedResourceList, decodeRequestUpdate, decodeSyncedResource, encodeRequestResourceResync,
+  encodeRequestSyncedResourceList, encodeRequestUpdate, encodeSyncedResource, resourceKeyOf, resourceSetChecksum, specChecksum,
+} from "../events/resync.ts";
+import type { KubeObject } from "../kube/resources.ts";
+import { getLogger } from "../observability/log.ts";
+import { send, sendEvent, type AgentContext } from "./agent-context.ts";
+import { sourceUidOf } from "./objects.ts";
+
+const log = getLogger("replication");
+
+const req = (type: (typeof EventTypes)[keyof typeof EventTypes], payload: object) =>
+  requestEvent(type, EventTargets.resourceResync, payload, EventSources.agent);
+
+interface Tracked {
+  kind: string;
+  obj: KubeObject;
+}
+
+/** Managed: objects carrying a source UID; autonomous: every (non skip-sync) object. */
+function tracked(ctx: AgentContext): Tracked[] {
+  const keep = (o: KubeObject) => (ctx.mode === "managed" ? Boolean(sourceUidOf(o)) : true);
+  return [
+    ...ctx.appInformer.list().filter(keep).map((obj) => ({ kind: ResyncKinds.application, obj })),
+    ...ctx.projectInformer.list().filter(keep).map((obj) => ({ kind: ResyncKinds.appProject, obj })),
+  ];
+}
+
+function checksumOf(t: Tracked) {
+  const sum = specChecksum(t.obj as never, t.kind);
+  return sum.ok ? sum.value : null;
+}
+
+function requestUpdateFor(ctx: AgentContext, t: Tracked): void {
+  const key = resourceKeyOf(t.kind, t.obj);
+  sendEvent(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: t.kind, name: key.name, namespace: key.namespace, uid: key.uid, checksum: checksumOf(t) })));
+}
+
+export function startResync(ctx: AgentContext): void {
+  if (ctx.mode === "autonomous") {
+    sendEvent(ctx, req(EventTypes.requestResourceResync, encodeRequestResourceResync()));
+    return;
+  }
+  const all = tracked(ctx);
+  for (const t of all) requestUpdateFor(ctx, t);
+  sendEvent(ctx, req(EventTypes.requestSyncedResourceList, encodeRequestSyncedResourceList({ checksum: resourceSetChecksum(all.map((t) => resourceKeyOf(t.kind, t.obj))) })));
+  log.info("resync requested from principal", { resources: all.length });
+}
+
+function lookup(ctx: AgentContext, kind: string, name: string): KubeObject | undefined {
+  if (kind === ResyncKinds.application) return ctx.appInformer.get(ctx.namespace, name);
+  if (kind === ResyncKinds.appProject) return ctx.projectInformer.get(ctx.namespace, name);
+  return undefined;
+}
+
+export function handleResyncEvent(ctx: AgentContext, agentName: string, ev: AgentEvent, payload: JsonObject | undefined): void {
+  const managed = ctx.mode === "managed";
+  switch (ev.type) {
+    case EventTypes.responseSyncedResource: {
+      if (!managed) return log.warn("response-synced-resource refused in autonomous mode");
+      const r = decodeSyncedResource(payload);
+      if (!r.ok) return log.warn("malformed response-synced-resource", { reason: r.error });
+      // Looked up in our own namespace (upstream uses the principal's and always misses).
+      const obj = lookup(ctx, r.value.kind, r.value.name);
+      if (obj && sourceUidOf(obj)) return requestUpdateFor(ctx, { kind: r.value.kind, obj });
+      sendEvent(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: r.value.kind, name: r.value.name, namespace: r.value.namespace, uid: "", checksum: null })));
+      return;
+    }
+    case EventTypes.requestResourceResync:
+      if (!managed) return log.warn("request-resource-resync refused in autonomous mode");
+      for (const t of tracked(ctx)) requestUpdateFor(ctx, t);
+      return;
+    case EventTypes.requestUpdate: {
+      if (managed) return log.warn("request-update refused in managed mode");
+      const r = decodeRequestUpdate(payload);
+      if (!r.ok) return log.warn("malformed request-update", { reason: r.error });
+      const { kind, uid, checksum } = r.value;
+      const name = kind === ResyncKinds.appProject && r.value.name.startsWith(`${agentName}-`) ? r.value.name.slice(agentName.length + 1) : r.value.name;
+      const target = kind === ResyncKinds.appProject ? EventTargets.appProject : EventTargets.application;
+      const obj = lookup(ctx, kind, name);
+      if (!obj || (uid && obj.metadata.uid !== uid)) {
+        send(ctx, EventTypes.delete, target, { metadata: { name, namespace: ctx.namespace, uid } });
+        if (!obj) return;
+      }
+      if (obj.metadata.uid === uid && checksumsEqual(checksumOf({ kind, obj }), checksum)) return;
+      send(ctx, EventTypes.specUpdate, target, obj);
+      return;
+    }
+    case EventTypes.requestSyncedResourceList: {
+      if (managed) return log.warn("request-synced-resource-list refused in managed mode");
+      const r = decodeRequestSyncedResourceList(payload);
+      if (!r.ok) return log.warn("malformed request-synced-resource-list", { reason: r.error });
+      const all = tracked(ctx);
+      if (checksumsEqual(resourceSetChecksum(all.map((t) => resourceKeyOf(t.kind, t.obj))), r.value.checksum)) return;
+      for (const t of all) {
+        const k = resourceKeyOf(t.kind, t.obj);
+        sendEvent(ctx, req(EventTypes.responseSyncedResource, encodeSyncedResource({ name: k.name, namespace: k.namespace, uid: k.uid, kind: t.kind })));
+      }
+      return;
+    }
+    default:
+      log.warn("unsupported resync event", { event_type: ev.type });
+  }
+}

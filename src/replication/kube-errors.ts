@@ -1,0 +1,18 @@
+/**
+ * Which Kubernetes failures are worth a redelivery (withhold the ack so the
+ * peer re-sends), mirroring upstream's IsRetryableError: throttling, server
+ * errors, timeouts and transport failures. Everything else is acked and logged.
+ */
+import { apiStatusCode } from "../kube/crud.ts";
+
+export function isRetryable(err: unknown): boolean {
+  const code = apiStatusCode(err);
+  if (code === undefined) return true; // no HTTP answer: connection reset, timeout, DNS…
+  return code === 409 || code === 429 || code === 500 || code === 502 || code === 503 || code === 504;
+}
+
+export function errorText(err: unknown): string {
+  const e = err as { message?: string; body?: unknown };
+  const body = typeof e.body === "string" ? e.body.slice(0, 300) : "";
+  return `${e.message ?? String(err)}${body ? ` ${body}` : ""}`;
+}

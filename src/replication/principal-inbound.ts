@@ -1,0 +1,174 @@
+/**
+ * Application events from agents, applied on the control plane
+ * (behavior.md §2.2, §2.4, §3.1). The namespace is always the agent's name,
+ * whatever the payload says, so one agent can never touch another's apps.
+ */
+import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
+import { EventTypes } from "../events/event-types.ts";
+import { ensureNamespace, isAlreadyExists, isNotFound, retryOnConflict } from "../kube/crud.ts";
+import type { Application, LooseRecord } from "../kube/resources.ts";
+import { getLogger } from "../observability/log.ts";
+import type { AgentRecord } from "../principal/agent-registry.ts";
+import type { HandlerOutcome } from "../transport/event-session.ts";
+import { errorText, isRetryable } from "./kube-errors.ts";
+import { compact, mergedOperation, objectFromPayload, REFRESH_ANNOTATION, same, SOURCE_UID, sourceUidOf } from "./objects.ts";
+import { keyOf, type PrincipalContext } from "./principal-context.ts";
+
+const log = getLogger("replication");
+
+export async function handleAppFromAgent(ctx: PrincipalContext, rec: AgentRecord, ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
+  const parsed = objectFromPayload<Application>(payload, ev.type !== EventTypes.delete && ev.type !== EventTypes.error);
+  if (ev.type === EventTypes.error) return markAgentError(ctx, rec, payload);
+  if (!parsed.ok) {
+    log.warn("rejected Application event from agent", { agent: rec.agent, event_type: ev.type, reason: parsed.error });
+    return;
+  }
+  const app = parsed.obj;
+  try {
+    if (rec.mode === "managed") {
+      if (ev.type === EventTypes.statusUpdate) return await applyStatus(ctx, rec.agent, app);
+      if (ev.type === EventTypes.delete) return await finishManagedDelete(ctx, rec.agent, app);
+    } else {
+      if (ev.type === EventTypes.create || ev.type === EventTypes.specUpdate) return await upsertMirror(ctx, rec.agent, app);
+      if (ev.type === EventTypes.delete) return await deleteMirror(ctx, rec.agent, app);
+    }
+    log.warn("event type not accepted from this agent's mode", { agent: rec.agent, mode: rec.mode, event_type: ev.type });
+  } catch (err) {
+    log.error("applying Application event failed", { agent: rec.agent, event_type: ev.type, application: app.metadata.name, error: errorText(err) });
+    if (isRetryable(err)) return { retryableFailure: true };
+  }
+}
+
+/** Managed: copy .status (and the operation hand-shake, refresh annotation) from the agent's copy. */
+async function applyStatus(ctx: PrincipalContext, agent: string, remote: Application): Promise<void> {
+  const name = remote.metadata.name!;
+  await retryOnConflict(async () => {
+    const cur = await ctx.apps.get(agent, name);
+    if (!cur) return log.debug("status for an Application the principal does not have", { agent, application: name });
+    const src = sourceUidOf(remote);
+    if (src && src !== cur.metadata.uid) return log.info("ignoring status of another incarnation of the Application", { agent, application: name });
+    const annotations = { ...(cur.metadata.annotations ?? {}) };
+    const refresh = remote.metadata.annotations?.[REFRESH_ANNOTATION];
+    if (refresh === undefined) delete annotations[REFRESH_ANNOTATION];
+    else annotations[REFRESH_ANNOTATION] = refresh;
+    const operation = mergedOperation(cur.operation, remote);
+    let obj = cur;
+    if (!same(annotations, cur.metadata.annotations) || !same(operation, cur.operation)) {
+      obj = await ctx.apps.update(compact({ ...cur, metadata: { ...cur.metadata, annotations }, operation }));
+      ctx.selfWrites.record(obj);
+    }
+    if (!same(remote.status, obj.status)) {
+      ctx.selfWrites.record(await ctx.apps.updateStatus({ ...obj, status: remote.status ?? {} }));
+    }
+  });
+}
+
+/** Managed: the agent finished deleting; complete the principal's pending deletion (§2.4). */
+async function finishManagedDelete(ctx: PrincipalContext, agent: string, remote: Application): Promise<void> {
+  const name = remote.metadata.name!;
+  const cur = await ctx.apps.get(agent, name);
+  if (!cur) return;
+  const src = sourceUidOf(remote);
+  if (src && src !== cur.metadata.uid) return;
+  if (!cur.metadata.deletionTimestamp) {
+    log.warn("agent deleted an Application the principal has not deleted; ignoring", { agent, application: name });
+    return;
+  }
+  await retryOnConflict(async () => {
+    const fresh = await ctx.apps.get(agent, name);
+    if (!fresh || fresh.metadata.uid !== cur.metadata.uid || !fresh.metadata.finalizers?.length) return;
+    await ctx.apps.update({ ...fresh, metadata: { ...fresh.metadata, finalizers: [] } });
+  });
+  log.info("Application deleted on the agent; principal copy released", { agent, application: name });
+}
+
+/** Autonomous: project names are prefixed with the agent name on the control plane (§3.1). */
+export function prefixedProject(agent: string, project: unknown): string {
+  const name = `${agent}-${typeof project === "string" && project ? project : "default"}`;
+  if (name.length > 253) throw new Error(`project name ${name} is longer than 253 characters`);
+  return name;
+}
+
+/** The control-plane copy of an autonomous agent's app. */
+export function mirrorOf(agent: string, remote: Application): Application {
+  const annotations = { ...(remote.metadata.annotations ?? {}), [SOURCE_UID]: remote.metadata.uid ?? "" };
+  const dest: LooseRecord = { ...((remote.spec["destination"] as LooseRecord | undefined) ?? {}), name: agent };
+  delete dest["server"];
+  return compact({
+    metadata: compact({ name: remote.metadata.name, namespace: agent, labels: remote.metadata.labels, annotations }),
+    spec: { ...remote.spec, project: prefixedProject(agent, remote.spec["project"]), destination: dest },
+    status: remote.status,
+  }) as Application;
+}
+
+async function upsertMirror(ctx: PrincipalContext, agent: string, remote: Application): Promise<void> {
+  if (!remote.metadata.uid) throw new Error("Application from autonomous agent has no uid");
+  const want = mirrorOf(agent, remote);
+  const name = want.metadata.name!;
+  const key = keyOf(agent, name);
+  ctx.mirrorSpecs.set(key, structuredClone(want.spec));
+  await retryOnConflict(async () => {
+    let cur = await ctx.apps.get(agent, name);
+    if (!cur) {
+      await maybeCreateNamespace(ctx, agent);
+      try {
+        cur = await ctx.apps.create({ ...want, status: undefined } as Application);
+      } catch (err) {
+        if (isAlreadyExists(err)) throw Object.assign(new Error("conflict"), { statusCode: 409 });
+        throw err;
+      }
+      ctx.selfWrites.record(cur);
+      log.info("mirrored Application of autonomous agent", { agent, application: name });
+    } else if (cur.metadata.deletionTimestamp) {
+      return;
+    } else {
+      const operation = mergedOperation(cur.operation, remote);
+      const next = compact({ ...cur, metadata: { ...cur.metadata, labels: want.metadata.labels, annotations: want.metadata.annotations }, spec: want.spec, operation });
+      if (!same(next.metadata, cur.metadata) || !same(next.spec, cur.spec) || !same(next.operation, cur.operation)) {
+        cur = await ctx.apps.update(next as Application);
+        ctx.selfWrites.record(cur);
+      }
+    }
+    if (!same(cur.status, want.status)) ctx.selfWrites.record(await ctx.apps.updateStatus({ ...cur, status: want.status ?? {} }));
+  });
+}
+
+async function deleteMirror(ctx: PrincipalContext, agent: string, remote: Application): Promise<void> {
+  const name = remote.metadata.name!;
+  const cur = await ctx.apps.get(agent, name);
+  if (!cur) return;
+  if (remote.metadata.uid && sourceUidOf(cur) !== remote.metadata.uid) {
+    return log.info("ignoring delete of another incarnation of a mirrored Application", { agent, application: name });
+  }
+  const key = keyOf(agent, name);
+  ctx.expectedDeletes.add(key);
+  try {
+    if (cur.metadata.finalizers?.length) await retryOnConflict(async () => {
+      const f = await ctx.apps.get(agent, name);
+      if (f?.metadata.finalizers?.length) await ctx.apps.update({ ...f, metadata: { ...f.metadata, finalizers: [] } });
+    });
+    await ctx.apps.delete(agent, name, { uid: cur.metadata.uid });
+    log.info("deleted mirror of autonomous agent's Application", { agent, application: name });
+  } catch (err) {
+    if (!isNotFound(err)) {
+      ctx.expectedDeletes.delete(key);
+      throw err;
+    }
+  }
+}
+
+async function maybeCreateNamespace(ctx: PrincipalContext, ns: string): Promise<void> {
+  const nc = ctx.namespaceCreate;
+  if (!nc.enable || (nc.pattern && !nc.pattern.test(ns))) return;
+  await ensureNamespace(ctx.kube, ns, nc.labels);
+}
+
+/** Managed agent could not apply an app (adoption refused): show it on the control plane. */
+async function markAgentError(ctx: PrincipalContext, rec: AgentRecord, payload: JsonObject | undefined): Promise<void> {
+  const name = payload?.["resourceName"];
+  if (rec.mode !== "managed" || typeof name !== "string") return;
+  const cur = await ctx.apps.get(rec.agent, name).catch(() => undefined);
+  if (!cur) return;
+  const message = `Error occurred on cluster managed by agent ${rec.agent}: ${String(payload?.["message"] ?? "")}`;
+  await ctx.apps.updateStatus({ ...cur, status: { ...(cur.status ?? {}), health: { status: "Degraded" }, conditions: [{ type: "AgentError", message }] } }).catch(() => undefined);
+}

@@ -1,0 +1,159 @@
+/**
+ * Replication on the principal: loads the principal identity, runs the
+ * Application (all allowed namespaces) and AppProject (principal namespace)
+ * informers, routes their changes to agents, applies what agents send, and
+ * drives resync (first connect of each agent, then every --resync-interval).
+ *
+ * Events from agents wait until the informers have synced, so a handler never
+ * acts on a half-filled cache.
+ *
+ * @example
+ *   const repl = new PrincipalReplication({ kube, namespace: "argocd", allowedNamespaces: ["*"], ... });
+ *   const server = await startPrincipalServer({ ..., handler: (rec) => repl.handler(rec) });
+ *   await repl.start(server.registry);
+ */
+import { randomUUID } from "node:crypto";
+import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
+import { EventTargets } from "../events/event-types.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { applications, appProjects, isAlreadyExists } from "../kube/crud.ts";
+import { applicationInformer, appProjectInformer } from "../kube/informer.ts";
+import { getLogger } from "../observability/log.ts";
+import type { AgentRecord, AgentRegistry } from "../principal/agent-registry.ts";
+import type { EventHandler, HandlerOutcome } from "../transport/event-session.ts";
+import { namespaceMatcher } from "./namespace-match.ts";
+import { SelfWrites, watchSelector } from "./objects.ts";
+import type { PrincipalContext } from "./principal-context.ts";
+import { handleAppFromAgent } from "./principal-inbound.ts";
+import { onAppAdded, onAppDeleted, onAppUpdated } from "./principal-outbound.ts";
+import { handleProjectFromAgent, onProjectAdded, onProjectDeleted, onProjectUpdated, sendProjectsTo } from "./principal-projects.ts";
+import { handleResyncEvent, startResync } from "./principal-resync.ts";
+
+const log = getLogger("replication");
+
+export const PRINCIPAL_IDENTITY_CONFIGMAP = "argocd-agent-principal-identity";
+
+export interface PrincipalReplicationOptions {
+  kube: KubeClient;
+  namespace: string;
+  allowedNamespaces: string[];
+  labelSelector: string;
+  /** 0: resync only on an agent's first connect. */
+  resyncIntervalMs: number;
+  informerSyncTimeoutMs?: number;
+  namespaceCreate?: PrincipalContext["namespaceCreate"];
+}
+
+/** The principal UID from its ConfigMap, created on first start (pkg/principal/identity.go). */
+async function loadPrincipalUid(kube: KubeClient, namespace: string): Promise<string> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const cm = await kube.core.readNamespacedConfigMap({ name: PRINCIPAL_IDENTITY_CONFIGMAP, namespace });
+      const uid = cm.data?.["principal-uid"];
+      if (uid) return uid;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+    }
+    try {
+      const uid = randomUUID();
+      await kube.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: PRINCIPAL_IDENTITY_CONFIGMAP, namespace }, data: { "principal-uid": uid } } });
+      return uid;
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+  }
+  throw new Error(`could not read or create ConfigMap ${namespace}/${PRINCIPAL_IDENTITY_CONFIGMAP}`);
+}
+
+export class PrincipalReplication {
+  private readonly opts: PrincipalReplicationOptions;
+  private ctx: PrincipalContext | undefined;
+  private readonly controller = new AbortController();
+  private markReady!: () => void;
+  private readonly ready = new Promise<void>((r) => (this.markReady = r));
+  /** Agents resynced since this process started (upstream resyncStatus). */
+  private readonly resynced = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void>[] = [];
+
+  constructor(opts: PrincipalReplicationOptions) {
+    this.opts = opts;
+  }
+
+  /** The handler of one agent's event session. */
+  handler(rec: AgentRecord): EventHandler {
+    return async (ev, payload) => {
+      await this.ready;
+      return this.handle(rec, ev, payload);
+    };
+  }
+
+  async start(registry: AgentRegistry): Promise<void> {
+    const { kube, namespace } = this.opts;
+    const signal = this.controller.signal;
+    const principalUid = await loadPrincipalUid(kube, namespace);
+    const allowed = namespaceMatcher(this.opts.allowedNamespaces);
+    const labelSelector = watchSelector(this.opts.labelSelector);
+    const ctx: PrincipalContext = {
+      kube,
+      apps: applications(kube),
+      projects: appProjects(kube),
+      namespace,
+      principalUid,
+      registry,
+      allowed,
+      appInformer: applicationInformer(kube, { labelSelector, filter: (a) => Boolean(a.metadata.namespace && allowed(a.metadata.namespace)) }),
+      projectInformer: appProjectInformer(kube, { namespace, labelSelector }),
+      selfWrites: new SelfWrites(),
+      mirrorSpecs: new Map(),
+      expectedDeletes: new Set(),
+      namespaceCreate: this.opts.namespaceCreate ?? { enable: false, pattern: undefined, labels: {} },
+    };
+    this.ctx = ctx;
+    ctx.appInformer.addHandlers({ onAdd: (a) => onAppAdded(ctx, a), onUpdate: (o, a) => onAppUpdated(ctx, o, a), onDelete: (a) => onAppDeleted(ctx, a) });
+    ctx.projectInformer.addHandlers({ onAdd: (p) => onProjectAdded(ctx, p), onUpdate: (o, p) => onProjectUpdated(ctx, o, p), onDelete: (p) => onProjectDeleted(ctx, p) });
+    this.running = [ctx.appInformer.run(signal), ctx.projectInformer.run(signal)];
+    const timeout = AbortSignal.any([signal, AbortSignal.timeout(this.opts.informerSyncTimeoutMs ?? 60_000)]);
+    await Promise.all([ctx.appInformer.waitForSync(timeout), ctx.projectInformer.waitForSync(timeout)]);
+    registry.on((what, rec) => {
+      if (what === "connected") this.onConnected(rec);
+    });
+    for (const rec of registry.connected()) this.onConnected(rec);
+    if (this.opts.resyncIntervalMs > 0) {
+      this.timer = setInterval(() => {
+        for (const rec of registry.connected()) startResync(ctx, rec);
+      }, this.opts.resyncIntervalMs);
+      this.timer.unref();
+    }
+    this.markReady();
+    log.info("replication started", { namespace, principalUid, applications: ctx.appInformer.list().length, appProjects: ctx.projectInformer.list().length });
+  }
+
+  private onConnected(rec: AgentRecord): void {
+    const ctx = this.ctx!;
+    if (rec.mode === "managed") sendProjectsTo(ctx, rec.agent);
+    if (this.resynced.has(rec.agent)) return;
+    this.resynced.add(rec.agent);
+    startResync(ctx, rec);
+  }
+
+  private async handle(rec: AgentRecord, ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
+    const ctx = this.ctx!;
+    switch (ev.target) {
+      case EventTargets.application:
+        return handleAppFromAgent(ctx, rec, ev, payload);
+      case EventTargets.appProject:
+        return handleProjectFromAgent(ctx, rec, ev, payload);
+      case EventTargets.resourceResync:
+        return handleResyncEvent(ctx, rec, ev, payload);
+      default:
+        log.debug("event target not handled by replication", { agent: rec.agent, event_target: ev.target, event_type: ev.type });
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.controller.abort();
+    await Promise.all(this.running);
+  }
+}

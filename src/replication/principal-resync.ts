@@ -1,0 +1,127 @@
+/**
+ * The principal's half of the resync protocol (wire-protocol.md §8.3,
+ * behavior.md §6.3). Managed agents: the principal is the source of truth and
+ * answers `request-update` / `request-synced-resource-list`. Autonomous agents:
+ * the principal asks (`request-update` per mirror, `request-synced-resource-list`)
+ * and answers `response-synced-resource` / `request-resource-resync`.
+ */
+import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
+import { requestEvent } from "../events/cloudevent.ts";
+import { EventSources, EventTargets, EventTypes, ResyncKinds } from "../events/event-types.ts";
+import {
+  checksumsEqual, decodeRequestSyncedResourceList, decodeRequestUpdate, decodeSyncedResource, encodeRequestResourceResync,
+  encodeRequestSyncedResourceList, encodeRequestUpdate, encodeSyncedResource, resourceKeyOf, resourceSetChecksum, specChecksum,
+  type Checksum, type ResourceKey,
+} from "../events/resync.ts";
+import type { Application } from "../kube/resources.ts";
+import { getLogger } from "../observability/log.ts";
+import type { AgentRecord } from "../principal/agent-registry.ts";
+import { sourceUidOf } from "./objects.ts";
+import { principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
+import { withoutOperation } from "./principal-outbound.ts";
+import { agentProjectCopy, managedProjectsFor, mirroredProjectsOf, projectChecksumForAgent } from "./principal-projects.ts";
+
+const log = getLogger("replication");
+
+const req = (type: (typeof EventTypes)[keyof typeof EventTypes], payload: object) =>
+  requestEvent(type, EventTargets.resourceResync, payload, EventSources.principal);
+
+/** Apps the principal replicates with this agent (managed: its own; autonomous: mirrors). */
+function trackedApps(ctx: PrincipalContext, agent: string, autonomous: boolean): Application[] {
+  return ctx.appInformer.list().filter((a) => a.metadata.namespace === agent && Boolean(sourceUidOf(a)) === autonomous);
+}
+
+/** Spec checksum of a mirror as the agent computes it over its own copy (project not prefixed). */
+function mirrorChecksum(agent: string, app: Application): Checksum | null {
+  const project = String(app.spec["project"] ?? "");
+  const spec = { ...app.spec, project: project.startsWith(`${agent}-`) ? project.slice(agent.length + 1) : project };
+  const sum = specChecksum({ spec }, "Application");
+  return sum.ok ? sum.value : null;
+}
+
+/** Starts a resync with an agent (on its first connect, and every --resync-interval). */
+export function startResync(ctx: PrincipalContext, rec: AgentRecord): void {
+  if (rec.mode === "managed") {
+    sendTo(ctx, rec.agent, req(EventTypes.requestResourceResync, encodeRequestResourceResync()));
+    return;
+  }
+  const keys: ResourceKey[] = [];
+  for (const app of trackedApps(ctx, rec.agent, true)) {
+    const uid = sourceUidOf(app)!;
+    keys.push(resourceKeyOf(ResyncKinds.application, app));
+    sendTo(ctx, rec.agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: ResyncKinds.application, name: app.metadata.name!, namespace: rec.agent, uid, checksum: mirrorChecksum(rec.agent, app) })));
+  }
+  for (const proj of mirroredProjectsOf(ctx, rec.agent)) {
+    keys.push(resourceKeyOf(ResyncKinds.appProject, proj));
+    // Never equal to the agent's own copy (destinations are rewritten): a mismatch only costs a spec-update.
+    const sum = specChecksum(proj as never, "AppProject");
+    sendTo(ctx, rec.agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: ResyncKinds.appProject, name: proj.metadata.name!, namespace: ctx.namespace, uid: sourceUidOf(proj)!, checksum: sum.ok ? sum.value : null })));
+  }
+  sendTo(ctx, rec.agent, req(EventTypes.requestSyncedResourceList, encodeRequestSyncedResourceList({ checksum: resourceSetChecksum(keys) })));
+  log.info("resync requested from autonomous agent", { agent: rec.agent, applications: keys.length });
+}
+
+export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord, ev: AgentEvent, payload: JsonObject | undefined): Promise<void> {
+  const agent = rec.agent;
+  const managed = rec.mode === "managed";
+  switch (ev.type) {
+    case EventTypes.requestUpdate: {
+      if (!managed) return log.warn("request-update from an autonomous agent refused", { agent });
+      const r = decodeRequestUpdate(payload);
+      if (!r.ok) return log.warn("malformed request-update", { agent, reason: r.error });
+      const { kind, name, uid, checksum } = r.value;
+      if (kind === ResyncKinds.application) {
+        const app = ctx.appInformer.get(agent, name);
+        if (!app || sourceUidOf(app)) {
+          sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.application, { metadata: { name, namespace: agent, uid } }));
+          return;
+        }
+        const mine = specChecksum(app as never, "Application");
+        if (uid === app.metadata.uid && mine.ok && checksumsEqual(mine.value, checksum)) return;
+        sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.application, withoutOperation(app)));
+      } else if (kind === ResyncKinds.appProject) {
+        const proj = ctx.projectInformer.get(ctx.namespace, name);
+        const copy = proj && managedProjectsFor(ctx, agent).includes(proj) ? agentProjectCopy(proj, agent) : undefined;
+        if (!copy) {
+          sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.appProject, { metadata: { name, namespace: ctx.namespace, uid } }));
+          return;
+        }
+        if (checksumsEqual(projectChecksumForAgent(copy), checksum) && uid === proj!.metadata.uid) return;
+        sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.appProject, copy));
+      }
+      return;
+    }
+    case EventTypes.requestSyncedResourceList: {
+      if (!managed) return log.warn("request-synced-resource-list from an autonomous agent refused", { agent });
+      const r = decodeRequestSyncedResourceList(payload);
+      if (!r.ok) return log.warn("malformed request-synced-resource-list", { agent, reason: r.error });
+      const tracked = [
+        ...trackedApps(ctx, agent, false).map((a) => ({ key: resourceKeyOf(ResyncKinds.application, a), ns: agent })),
+        ...managedProjectsFor(ctx, agent).map((p) => ({ key: resourceKeyOf(ResyncKinds.appProject, p), ns: ctx.namespace })),
+      ];
+      if (!tracked.length || checksumsEqual(resourceSetChecksum(tracked.map((t) => t.key)), r.value.checksum)) return;
+      for (const t of tracked) {
+        sendTo(ctx, agent, req(EventTypes.responseSyncedResource, encodeSyncedResource({ name: t.key.name, namespace: t.ns, uid: t.key.uid, kind: t.key.kind })));
+      }
+      log.info("resource sets differ; sent the principal's list", { agent, resources: tracked.length });
+      return;
+    }
+    case EventTypes.responseSyncedResource: {
+      if (managed) return log.warn("response-synced-resource from a managed agent refused", { agent });
+      const r = decodeSyncedResource(payload);
+      if (!r.ok) return log.warn("malformed response-synced-resource", { agent, reason: r.error });
+      const { kind, name } = r.value;
+      const obj = kind === ResyncKinds.application ? ctx.appInformer.get(agent, name) : kind === ResyncKinds.appProject ? ctx.projectInformer.get(ctx.namespace, `${agent}-${name}`) : undefined;
+      const uid = obj ? sourceUidOf(obj) ?? "" : "";
+      const checksum = obj && kind === ResyncKinds.application ? mirrorChecksum(agent, obj as Application) : null;
+      sendTo(ctx, agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind, name, namespace: agent, uid, checksum })));
+      return;
+    }
+    case EventTypes.requestResourceResync:
+      if (managed) return log.warn("request-resource-resync from a managed agent refused", { agent });
+      startResync(ctx, rec);
+      return;
+    default:
+      log.warn("unsupported resync event", { agent, event_type: ev.type });
+  }
+}
