@@ -9,6 +9,7 @@ import { LATENCY_BUCKETS, pulledCounter, pulledGauge, timedHandler } from "../ob
 import type { AgentConnection, ConnectionStatus } from "./connection.ts";
 
 export interface AgentMetrics {
+  registry: Registry;
   onStatus(s: ConnectionStatus): void;
   onEvent(ev: AgentEvent): void;
   wrapHandler(h: EventHandler): EventHandler;
@@ -49,6 +50,7 @@ export function createAgentMetrics(registry: Registry, mode: string): AgentMetri
   });
 
   return {
+    registry,
     onStatus(s) {
       if (s.state === "connected") {
         status.set(1);

@@ -14,6 +14,8 @@ import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport
 import { checkPem, readPem, readSecret, secretField } from "../transport/tls-material.ts";
 import type { EventHandler } from "../transport/event-session.ts";
 import { AgentConnection, type ConnectionStatus } from "./connection.ts";
+import { createAgentMetrics } from "./agent-metrics.ts";
+import { newRegistry, startMetricsServer } from "../observability/metrics.ts";
 import { EventWriter } from "../events/event-writer.ts";
 import { AgentReplication } from "../replication/agent-replication.ts";
 import { replicationEnabled } from "../replication/enabled.ts";
@@ -79,6 +81,7 @@ export interface AgentRuntime {
   connection: AgentConnection;
   replication?: AgentReplication;
   done: Promise<void>;
+  metricsPort?: number;
   close(): Promise<void>;
 }
 
@@ -118,6 +121,10 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     throw new StartupError(`starting replication: ${(err as Error).message}`);
   }
   let status: ConnectionStatus = { state: "connecting", attempt: 0 };
+  const metrics = createAgentMetrics(newRegistry(), cfg.agentMode);
+  const metricsServer = cfg.metricsPort ? await startMetricsServer(cfg.metricsPort, metrics.registry) : undefined;
+  const handler: EventHandler =
+    opts.handler ?? replication?.handler ?? (async (ev) => log.debug("event received; no replication handler installed", { event_type: ev.type }));
   const connection = new AgentConnection({
     address: cfg.serverAddress,
     port: cfg.serverPort,
@@ -131,10 +138,15 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     compression: cfg.enableCompression,
     heartbeatIntervalMs: cfg.heartbeatInterval,
     writer,
-    handler: opts.handler ?? replication?.handler ?? (async (ev) => log.debug("event received; no replication handler installed", { event_type: ev.type })),
+    handler: metrics.wrapHandler(handler),
+    onEvent: metrics.onEvent,
     ...(replication ? { onConnected: (info: { agent: string }) => replication.onConnected(info) } : {}),
-    onStatus: (s) => (status = s),
+    onStatus: (s) => {
+      status = s;
+      metrics.onStatus(s);
+    },
   });
+  metrics.attach(connection);
   const health = cfg.healthzPort
     ? await startHealthServer({ port: cfg.healthzPort, ready: () => (status.state === "connected" ? undefined : `not connected (${status.state})`) })
     : undefined;
@@ -145,10 +157,12 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     connection,
     replication,
     done,
+    metricsPort: metricsServer?.port,
     async close() {
       controller.abort();
       await done;
       await replication?.close();
+      await metricsServer?.close();
       await health?.close();
     },
   };

@@ -20,6 +20,8 @@ import { ServerCredentials } from "@grpc/grpc-js";
 import { readFile } from "node:fs/promises";
 import { createPrincipalAuth } from "./principal-auth.ts";
 import { startPrincipalServer, type PrincipalServer } from "./server.ts";
+import { createPrincipalMetrics } from "./principal-metrics.ts";
+import { newRegistry, startMetricsServer } from "../observability/metrics.ts";
 import { PrincipalReplication } from "../replication/principal-replication.ts";
 import { replicationEnabled } from "../replication/enabled.ts";
 
@@ -99,7 +101,9 @@ async function signingKey(cfg: PrincipalSettings, kube: () => KubeClient): Promi
 }
 
 /** Starts everything; exported for tests that run a principal in-process. */
-export async function startPrincipal(cfg: PrincipalSettings): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; close(): Promise<void> }> {
+export async function startPrincipal(
+  cfg: PrincipalSettings,
+): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; metricsPort?: number; close(): Promise<void> }> {
   if (cfg.namespace === "") {
     throw new StartupError("namespace is required for principal identity: set --namespace (env ARGOCD_PRINCIPAL_NAMESPACE)");
   }
@@ -117,6 +121,11 @@ export async function startPrincipal(cfg: PrincipalSettings): Promise<{ server: 
     throw err;
   }
   log.info("authentication method", { auth: method.describe() });
+  // Health first, so /healthz answers while we start; /readyz turns ready at the end.
+  let notReady: string | undefined = "starting";
+  const health = cfg.healthzPort ? await startHealthServer({ port: cfg.healthzPort, ready: () => notReady }) : undefined;
+  const metrics = createPrincipalMetrics(newRegistry());
+  const metricsServer = cfg.metricsPort ? await startMetricsServer(cfg.metricsPort, metrics.registry) : undefined;
   const kube = lazyKube(cfg);
   const credentials = await serverTls(cfg, method, kube);
   const issuer = new JwtIssuer({ key: await signingKey(cfg, kube) });
@@ -146,8 +155,10 @@ export async function startPrincipal(cfg: PrincipalSettings): Promise<{ server: 
     protocolVersion: cfg.protocolVersion,
     maxMessageSize: cfg.grpcMaxMessageSize,
     keepaliveMinIntervalMs: cfg.keepaliveMinInterval,
-    ...(replication ? { handler: (rec) => replication.handler(rec) } : {}),
+    ...metrics.hooks,
+    ...(replication ? { handler: metrics.wrapHandler((rec) => replication.handler(rec)) } : {}),
   });
+  metrics.attach(server);
   try {
     await replication?.start(server.registry);
   } catch (err) {
@@ -155,16 +166,17 @@ export async function startPrincipal(cfg: PrincipalSettings): Promise<{ server: 
     await replication?.close();
     throw new StartupError(`starting replication: ${(err as Error).message}`);
   }
-  const health = cfg.healthzPort
-    ? await startHealthServer({ port: cfg.healthzPort, ready: () => undefined })
-    : undefined;
+  notReady = undefined;
   log.info("principal started", { namespace: cfg.namespace, port: server.port });
   return {
     server,
     replication,
+    metricsPort: metricsServer?.port,
     async close() {
+      notReady = "shutting down";
       await server.close();
       await replication?.close();
+      await metricsServer?.close();
       await health?.close();
     },
   };

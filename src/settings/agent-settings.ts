@@ -42,7 +42,7 @@ export const AGENT_SETTINGS = [
   s("pprof-port", "PPROF_PORT", "pprof.port", "port", "0", "Port of the Go pprof endpoint", { zero: "disabled", unsupported: "pprof is a Go runtime feature; use --inspect of Node instead" }),
   s("enable-resource-proxy", "ENABLE_RESOURCE_PROXY", "resource-proxy.enable", "bool", "false", "Serve live-resource requests from the principal (upstream default: true)", { unsupported: notYet("the resource proxy") }),
   s("cache-refresh-interval", "CACHE_REFRESH_INTERVAL", undefined, "duration", "10s", "Interval of the managed-mode cache refresh", { unsupported: notYet("cluster cache info updates") }),
-  s("informer-sync-timeout", "INFORMER_SYNC_TIMEOUT", "informer-sync-timeout", "duration", "10s", "How long to wait for informers to sync at start", { unsupported: notYet("a configurable informer sync timeout") }),
+  s("informer-sync-timeout", "INFORMER_SYNC_TIMEOUT", "informer-sync-timeout", "duration", "10s", "How long to wait for informers to sync at start"),
   s("buffer-informer-event-interval", "BUFFER_INFORMER_EVENT_INTERVAL", undefined, "duration", "0", "Debounce interval of Application update events (0: off)", { unsupported: notYet("debouncing of informer events") }),
   s("heartbeat-interval", "HEARTBEAT_INTERVAL", "heartbeat.interval", "duration", "0", "Interval of application-level heartbeats on the event stream; keep it below the mesh idle timeout (0: off)"),
   s("grpc-max-message-size", "GRPC_MAX_MESSAGE_SIZE", undefined, "int", "209715200", "Largest gRPC message sent or received, in bytes", { min: 1 }),
