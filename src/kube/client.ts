@@ -90,3 +90,29 @@ export function createKubeClient(source: KubeClientOptions | KubeConfig = {}): K
   log.debug("kube client ready", { server: client.server, context: client.context, qps: client.qps, burst: client.burst });
   return client;
 }
+
+/**
+ * Waits until the API server answers, retrying with backoff: a component that
+ * starts before its API server (common when a cluster boots) stays alive and
+ * unready instead of crash-looping. Resolves false if the signal aborts first.
+ */
+export async function waitForApiServer(kube: KubeClient, signal?: AbortSignal): Promise<boolean> {
+  let delay = 250;
+  for (let attempt = 1; ; attempt++) {
+    if (signal?.aborted) return false;
+    try {
+      await kube.core.getAPIResources();
+      if (attempt > 1) log.info("API server reachable", { server: kube.server });
+      return true;
+    } catch (err) {
+      if (attempt === 1 || attempt % 10 === 0) {
+        log.warn("API server not reachable yet; retrying", { server: kube.server, attempt, error: (err as Error).message });
+      }
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, delay);
+      signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    });
+    delay = Math.min(delay * 2, 10_000);
+  }
+}

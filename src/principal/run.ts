@@ -11,7 +11,7 @@ import type { PRINCIPAL_SETTINGS } from "../settings/principal-settings.ts";
 import { AuthConfigError, parseAuthSetting, type AuthMethod } from "../auth/method.ts";
 import { validateAuthTlsPairing } from "../auth/pairing.ts";
 import { generateSigningKey, JwtIssuer, signingKeyFromPem, type SigningKey } from "../auth/jwt-issuer.ts";
-import { createKubeClient, type KubeClient } from "../kube/client.ts";
+import { createKubeClient, waitForApiServer, type KubeClient } from "../kube/client.ts";
 import { generateSelfSignedServer } from "../transport/certificates.ts";
 import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
 import { readPem, readSecret, secretField } from "../transport/tls-material.ts";
@@ -103,6 +103,7 @@ async function signingKey(cfg: PrincipalSettings, kube: () => KubeClient): Promi
 /** Starts everything; exported for tests that run a principal in-process. */
 export async function startPrincipal(
   cfg: PrincipalSettings,
+  signal?: AbortSignal,
 ): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; metricsPort?: number; close(): Promise<void> }> {
   if (cfg.namespace === "") {
     throw new StartupError("namespace is required for principal identity: set --namespace (env ARGOCD_PRINCIPAL_NAMESPACE)");
@@ -160,6 +161,7 @@ export async function startPrincipal(
   });
   metrics.attach(server);
   try {
+    if (replication && !(await waitForApiServer(kube(), signal))) throw new Error("aborted while waiting for the API server");
     await replication?.start(server.registry);
   } catch (err) {
     await server.close();
@@ -187,7 +189,7 @@ export async function runPrincipal(cfg: PrincipalSettings, signal: AbortSignal):
     process.stdout.write(cipherListText() + "\n");
     return;
   }
-  const running = await startPrincipal(cfg);
+  const running = await startPrincipal(cfg, signal);
   await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
   await running.close();
   log.info("principal stopped");
