@@ -22,6 +22,8 @@ const log = getLogger("agent");
 export const AGENT_EVENT_SOURCE = "agent://agent-managed";
 /** Refresh the access token when less than this is left (upstream: 30 s). */
 const REFRESH_MARGIN_MS = 30_000;
+/** After a failed refresh, try again this much later (upstream retries before every call). */
+const REFRESH_RETRY_MS = 5_000;
 
 export type ConnectionStatus =
   | { state: "connecting"; attempt: number }
@@ -141,6 +143,8 @@ export class AgentConnection {
       const events = new EventStreamClient(target, this.opts.credentials, shared);
       let reason = "stream ended";
       let streamed = false;
+      // Ends this connection's token refreshes, including one still in flight when it drops.
+      const connectionDone = new AbortController();
       try {
         const res = await unary<AuthRequest, AuthResponse>(auth.authenticate.bind(auth), {
           method: this.opts.creds.method,
@@ -151,21 +155,32 @@ export class AgentConnection {
         });
         this.tokens = { access: res.accessToken, refresh: res.refreshToken };
         const agent = tokenAgentName(res.accessToken) ?? "?";
-        this.scheduleRefresh(auth, signal);
+        this.scheduleRefresh(auth, connectionDone.signal);
         const md = new Metadata();
         md.set("authorization", res.accessToken);
         const v = await unary<VersionRequest, VersionResponse>(version.version.bind(version), {}, md);
         log.info("authenticated to principal", { agent, principalVersion: v.version, principalNamespace: res.principalNamespace });
         streamed = true;
+        backoff.reset(); // here, not after subscribe(): that only returns by throwing, so a reset there never ran
         await this.subscribe(events, md, res, agent, signal);
-        backoff.reset();
       } catch (err) {
         const e = err as ServiceError;
         reason = e.code !== undefined ? `${status[e.code]}: ${e.details ?? e.message}` : e.message;
         if (signal.aborted) break;
-        if (e.code === status.UNAUTHENTICATED) log.error("authentication failed", { server: target, error: reason });
-        else log.warn(streamed ? "event stream failed" : "could not connect to principal", { server: target, error: reason });
+        if (e.code === status.UNAUTHENTICATED) {
+          // The principal never says why (as upstream); point at what to check.
+          log.error("authentication failed", {
+            server: target,
+            error: reason,
+            creds: this.opts.creds.method,
+            hint: streamed
+              ? "the principal refused our token; it logs the reason"
+              : "the principal refused our identity: check that --creds uses the principal's --auth method and that the identity " +
+                "(client certificate, header injected by the mesh sidecar, or user) is accepted; the principal logs the exact reason",
+          });
+        } else log.warn(streamed ? "event stream failed" : "could not connect to principal", { server: target, error: reason });
       } finally {
+        connectionDone.abort();
         clearTimeout(this.refreshTimer);
         for (const c of [events, version, auth] as Client[]) c.close();
       }
@@ -216,20 +231,29 @@ export class AgentConnection {
     }
   }
 
-  private scheduleRefresh(auth: AuthenticationClient, signal: AbortSignal): void {
+  /** Refreshes the access token before it expires, for as long as this connection's signal is live. */
+  private scheduleRefresh(auth: AuthenticationClient, signal: AbortSignal, delayMs?: number): void {
     clearTimeout(this.refreshTimer);
     const exp = this.tokens ? tokenExpiry(this.tokens.access) : undefined;
     if (!exp || signal.aborted) return;
-    const wait = Math.max(1000, exp - Date.now() - REFRESH_MARGIN_MS);
+    const wait = delayMs ?? Math.max(1000, exp - Date.now() - REFRESH_MARGIN_MS);
     this.refreshTimer = setTimeout(() => {
-      if (!this.tokens) return;
-      unary<RefreshTokenRequest, AuthResponse>(auth.refreshToken.bind(auth), { refreshToken: this.tokens.refresh })
+      const tokens = this.tokens;
+      if (!tokens || signal.aborted) return;
+      unary<RefreshTokenRequest, AuthResponse>(auth.refreshToken.bind(auth), { refreshToken: tokens.refresh })
         .then((res) => {
-          this.tokens = { access: res.accessToken, refresh: res.refreshToken || this.tokens!.refresh };
+          if (signal.aborted) return;
+          this.tokens = { access: res.accessToken, refresh: res.refreshToken || tokens.refresh };
           log.debug("access token refreshed", { expires: new Date(tokenExpiry(res.accessToken) ?? 0).toISOString() });
           this.scheduleRefresh(auth, signal);
         })
-        .catch((err: Error) => log.warn("token refresh failed; keeping the old token", { error: err }));
+        .catch((err: Error) => {
+          if (signal.aborted) return;
+          // The stream does not need a fresh token (it is checked once, at its start),
+          // but the next connection's calls might; keep trying.
+          log.warn("token refresh failed; keeping the old token", { error: err, retryIn: `${REFRESH_RETRY_MS}ms` });
+          this.scheduleRefresh(auth, signal, REFRESH_RETRY_MS);
+        });
     }, wait);
     this.refreshTimer.unref();
   }

@@ -25,7 +25,7 @@ export interface EventStreamLike {
   write(msg: Event): boolean;
   end(): void;
   on(event: "data", fn: (msg: Event) => void): unknown;
-  on(event: "end" | "close", fn: () => void): unknown;
+  on(event: "end" | "close" | "finish", fn: () => void): unknown;
   on(event: "error", fn: (err: Error) => void): unknown;
   removeAllListeners?(event?: string): unknown;
 }
@@ -50,6 +50,13 @@ export interface EventSessionOptions {
   onEvent?: (ev: AgentEvent) => void;
 }
 
+/**
+ * Which session currently feeds each writer. A principal's writer outlives its
+ * agent's connections: when a new stream replaces an old one, the old session
+ * winds down after the new one attached, and must not detach the new stream.
+ */
+const writerOwners = new WeakMap<EventWriter, EventSession>();
+
 export class EventSession {
   readonly counters: EventSessionCounters = { received: {}, rejected: 0, handlerErrors: 0, heartbeats: 0 };
   private readonly chains = new Map<string, Promise<void>>();
@@ -70,7 +77,10 @@ export class EventSession {
       const finish = (err?: Error) => {
         if (finished) return;
         finished = true;
-        writer.detach();
+        if (writerOwners.get(writer) === this) {
+          writerOwners.delete(writer);
+          writer.detach();
+        }
         signal?.removeEventListener("abort", onAbort);
         if (err) reject(err);
         else resolve();
@@ -88,7 +98,11 @@ export class EventSession {
       stream.on("data", (msg: Event) => this.receive(msg));
       stream.on("end", () => finish());
       stream.on("close", () => finish());
+      // Our side ended the stream (e.g. a newer connection replaced it): done, even
+      // if a dead peer never closes its side.
+      stream.on("finish", () => finish());
       stream.on("error", (err: Error) => finish(err));
+      writerOwners.set(writer, this);
       writer.attach((ev) => {
         if (!stream.write({ event: toWire(ev) })) {
           // Back-pressure is fine: grpc-js buffers; the writer's own pacing keeps it bounded.

@@ -3,6 +3,10 @@
  * that sends HTTP/2 PINGs more often than allowed gets GOAWAY
  * ENHANCE_YOUR_CALM "too_many_pings" after a few strikes, as grpc-go does.
  * grpc-js has no such policy, so we watch the HTTP/2 sessions ourselves.
+ *
+ * Stricter than grpc-go in one way: grpc-go forgives early pings that follow
+ * data or headers it sent (resetPingStrikes); we count every early ping. Our
+ * default minimum (10 s, not grpc-go's 5 min) makes up for it in practice.
  */
 import type { Server } from "@grpc/grpc-js";
 import { constants, type Http2Session, type Http2Server } from "node:http2";
@@ -42,7 +46,7 @@ export function enforcePingPolicy(session: Http2Session, policy: PingPolicy): vo
 /**
  * Attaches the policy to every HTTP/2 server of a bound grpc-js Server.
  * Relies on grpc-js's private `http2Servers` map (pinned grpc-js version);
- * test/integration/transport-keepalive.test.ts fails if that ever changes.
+ * the keepalive tests in test/integration/transport-auth.test.ts fail if that ever changes.
  */
 export function attachPingPolicy(server: Server, policy: PingPolicy): void {
   const servers = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
