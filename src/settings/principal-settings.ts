@@ -42,7 +42,7 @@ export const PRINCIPAL_SETTINGS = [
   s("enable-websocket", "ENABLE_WEBSOCKET", "websocket.enable", "bool", "false", "Serve gRPC-Web over HTTP/1.1 for intermediaries without HTTP/2", { unsupported: notYet("the websocket/gRPC-Web transport") }),
   s("enable-resource-proxy", "ENABLE_RESOURCE_PROXY", "resource-proxy.enable", "bool", "false", "Run the resource proxy for live resources on agents (upstream default: true)", { unsupported: notYet("the resource proxy") }),
   s("resource-proxy-address", "RESOURCE_PROXY_ADDRESS", undefined, "string", "argocd-agent-resource-proxy:9090", "Resource proxy address written into self-registered cluster secrets"),
-  s("keepalive-min-interval", "KEEP_ALIVE_MIN_INTERVAL", "keep-alive.min-interval", "duration", "0", "Smallest interval between client HTTP/2 pings; faster pings get GOAWAY (0: 5m, as grpc-go)"),
+  s("keepalive-min-interval", "KEEP_ALIVE_MIN_INTERVAL", "keep-alive.min-interval", "duration", "0", "Smallest interval between client HTTP/2 pings; faster pings get GOAWAY (0: 10s; grpc-go uses 5m)"),
   s("redis-server-address", "REDIS_SERVER_ADDRESS", "redis.server.address", "string", "argocd-redis:6379", "Address of Argo CD's Redis for the redis proxy", { unsupported: notYet("the redis proxy") }),
   s("redis-password", "REDIS_PASSWORD", undefined, "string", "", "Password of Argo CD's Redis", { verbatimEnv: true, unsupported: notYet("the redis proxy") }),
   s("redis-creds-dir-path", "REDIS_CREDS_DIR_PATH", undefined, "path", "", "Directory holding Redis credentials (file auth)", { verbatimEnv: true, unsupported: notYet("the redis proxy") }),
