@@ -88,6 +88,7 @@ try {
 
   const until = Date.now() + seconds * 1000;
   while (Date.now() < until) {
+    await playArgoCdController([env.cluster(MANAGED), env.cluster(AUTONOMOUS)]);
     await printTable(cp, env.cluster(MANAGED), env.cluster(AUTONOMOUS), agentHealth);
     await sleep(2000);
   }
@@ -132,6 +133,24 @@ async function createSamples(cp: KubeClusterHandle, autonomous: KubeClusterHandl
   await applications(auKube).create(sampleApp("kustomize-guestbook", "argocd"));
 }
 
+/**
+ * There is no Argo CD here, so the demo plays its application controller on
+ * the workload clusters: it marks each Application synced and healthy, and the
+ * agents carry that status back to the control plane.
+ */
+async function playArgoCdController(clusters: KubeClusterHandle[]): Promise<void> {
+  for (const c of clusters) {
+    const apps = applications(createKubeClient({ kubeconfig: c.kubeconfigPath }));
+    const items = await apps.list("argocd").then((l) => l.items, () => [] as Application[]);
+    for (const app of items) {
+      if ((app.status as { sync?: unknown } | undefined)?.sync) continue;
+      await apps
+        .patchStatus("argocd", app.metadata.name!, { status: { sync: { status: "Synced" }, health: { status: "Healthy" } } })
+        .catch(() => undefined);
+    }
+  }
+}
+
 async function printTable(cp: KubeClusterHandle, managed: KubeClusterHandle, autonomous: KubeClusterHandle, health: Record<string, number>): Promise<void> {
   // An API server answers 429 for a moment after CRDs are installed; show that instead of failing.
   const list = async (c: KubeClusterHandle, ns?: string) =>
@@ -142,12 +161,12 @@ async function printTable(cp: KubeClusterHandle, managed: KubeClusterHandle, aut
         say(`(${c.name}: ${err.message.split("\n")[0]})`);
         return [] as Application[];
       });
-  const rows: string[][] = [["cluster", "namespace", "application", "project", "sync", "source-uid"]];
+  const rows: string[][] = [["cluster", "namespace", "application", "project", "sync", "health", "source-uid"]];
   for (const [label, c, ns] of [["control-plane", cp, undefined], [MANAGED, managed, "argocd"], [AUTONOMOUS, autonomous, "argocd"]] as const) {
     for (const app of await list(c, ns)) {
       const spec = app.spec as { project?: string } | undefined;
-      const status = app.status as { sync?: { status?: string } } | undefined;
-      rows.push([label, app.metadata.namespace ?? "", app.metadata.name ?? "", spec?.project ?? "", status?.sync?.status ?? "-",
+      const status = app.status as { sync?: { status?: string }; health?: { status?: string } } | undefined;
+      rows.push([label, app.metadata.namespace ?? "", app.metadata.name ?? "", spec?.project ?? "", status?.sync?.status ?? "-", status?.health?.status ?? "-",
         (app.metadata.annotations?.["argocd.argoproj.io/source-uid"] ?? "-").slice(0, 8)]);
     }
   }
