@@ -105,7 +105,7 @@ export class ComponentLogger {
 
   constructor(component: string, level: LogLevel) {
     this.component = component;
-    this.tslog = new Logger<ILogObj>({ name: component, type: "hidden", minLevel: TSLOG_LEVEL[level] });
+    this.tslog = new Logger<ILogObj>({ name: component, type: "hidden", minLevel: TSLOG_LEVEL[level], stack: { capture: "off" } }); // render() shows no code position; capturing it cost ~5× per line
     this.tslog.attachTransport((obj: ILogObj) => {
       const meta = (obj["_logMeta"] ?? obj["_meta"]) as { logLevelId: number } | undefined;
       const msg = String(obj["0"] ?? "");
