@@ -206,7 +206,9 @@ export class AgentConnection {
     this.session = session;
     const streamDone = new AbortController();
     const onAbort = () => stream.cancel();
-    signal.addEventListener("abort", onAbort, { once: true });
+    // An abort that landed between Authenticate and here fires no event any more.
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
     const stopHeartbeat = startHeartbeat({
       intervalMs: this.opts.heartbeatIntervalMs,
       source: AGENT_EVENT_SOURCE,

@@ -17,7 +17,7 @@ import { AgentConnection, type ConnectionStatus } from "./connection.ts";
 import { createAgentMetrics } from "./agent-metrics.ts";
 import { newRegistry, startMetricsServer } from "../observability/metrics.ts";
 import { EventWriter } from "../events/event-writer.ts";
-import { AgentReplication } from "../replication/agent-replication.ts";
+import { AgentReplication, agentReplicationConfigError } from "../replication/agent-replication.ts";
 import { replicationEnabled } from "../replication/enabled.ts";
 
 export type AgentSettings = SettingValues<typeof AGENT_SETTINGS>;
@@ -77,6 +77,30 @@ async function clientTls(cfg: AgentSettings, creds: AgentCredentials, kube: () =
   return out;
 }
 
+function newReplication(cfg: AgentSettings, kube: KubeClient, writer: EventWriter): AgentReplication {
+  const o = {
+    kube,
+    mode: cfg.agentMode as "managed" | "autonomous",
+    namespace: cfg.namespace,
+    writer,
+    labelSelector: cfg.labelSelector,
+    resyncIntervalMs: cfg.resyncInterval,
+    informerSyncTimeoutMs: cfg.informerSyncTimeout,
+    mismatchPolicy: cfg.sourceUidMismatchPolicy as "recreate" | "upsert",
+    onRecreate: cfg.onApplicationRecreate as "ignore" | "clear-status" | "resync",
+    destinationBased: cfg.destinationBasedMapping,
+    createNamespace: cfg.createNamespace,
+    allowedNamespaces: cfg.allowedNamespaces,
+    ignoreUnmanagedApps: cfg.ignoreUnmanagedApps,
+    adoptionPolicy: cfg.adoptionPolicy as "always" | "never",
+  };
+  try {
+    return new AgentReplication(o);
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+}
+
 export interface AgentRuntime {
   connection: AgentConnection;
   replication?: AgentReplication;
@@ -89,6 +113,13 @@ export interface AgentRuntime {
 export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHandler } = {}): Promise<AgentRuntime> {
   if (cfg.serverAddress === "") throw new StartupError("no remote specified: set --server-address (env ARGOCD_AGENT_REMOTE_SERVER)");
   if (cfg.namespace === "") throw new StartupError("namespace must not be empty: set --namespace (env ARGOCD_AGENT_NAMESPACE)");
+  const combination = agentReplicationConfigError({
+    mode: cfg.agentMode as "managed" | "autonomous",
+    destinationBased: cfg.destinationBasedMapping,
+    createNamespace: cfg.createNamespace,
+    ignoreUnmanagedApps: cfg.ignoreUnmanagedApps,
+  });
+  if (combination) throw new StartupError(combination);
   let creds: AgentCredentials;
   try {
     creds = parseAgentCreds(cfg.creds);
@@ -100,19 +131,7 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
   const tls = await clientTls(cfg, creds, kube);
   // Same rule as the principal: replicate when a kubeconfig is given or we run in a pod.
   const writer = new EventWriter({ name: "principal" });
-  const replication = !opts.handler && replicationEnabled(cfg)
-    ? new AgentReplication({
-        kube: kube(),
-        mode: cfg.agentMode as "managed" | "autonomous",
-        namespace: cfg.namespace,
-        writer,
-        labelSelector: cfg.labelSelector,
-        resyncIntervalMs: cfg.resyncInterval,
-        informerSyncTimeoutMs: cfg.informerSyncTimeout,
-        mismatchPolicy: cfg.sourceUidMismatchPolicy as "recreate" | "upsert",
-        onRecreate: cfg.onApplicationRecreate as "ignore" | "clear-status" | "resync",
-      })
-    : undefined;
+  const replication = !opts.handler && replicationEnabled(cfg) ? newReplication(cfg, kube(), writer) : undefined;
   if (!replication && !opts.handler) log.warn("no --kubeconfig and not in a cluster: Applications and AppProjects are NOT replicated");
   try {
     await replication?.start();
@@ -140,7 +159,7 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     writer,
     handler: metrics.wrapHandler(handler),
     onEvent: metrics.onEvent,
-    ...(replication ? { onConnected: (info: { agent: string }) => replication.onConnected(info) } : {}),
+    ...(replication ? { onConnected: (info: { agent: string; principalNamespace: string }) => replication.onConnected(info) } : {}),
     onStatus: (s) => {
       status = s;
       metrics.onStatus(s);

@@ -144,6 +144,8 @@ export async function startPrincipal(
         labelSelector: cfg.labelSelector,
         resyncIntervalMs: cfg.resyncInterval,
         namespaceCreate: { enable: cfg.namespaceCreateEnable, pattern: cfg.namespaceCreatePattern, labels: cfg.namespaceCreateLabels },
+        destinationBased: cfg.destinationBasedMapping,
+        eventProcessors: cfg.eventProcessors,
       })
     : undefined;
   if (!replication) log.warn("no --kubeconfig and not in a cluster: Applications and AppProjects are NOT replicated");

@@ -9,8 +9,9 @@ import type { EventWriter } from "../events/event-writer.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { CustomResourceClient } from "../kube/crud.ts";
 import type { Informer } from "../kube/informer.ts";
-import type { Application, AppProject, LooseRecord } from "../kube/resources.ts";
-import type { SelfWrites } from "./objects.ts";
+import type { Application, AppProject, KubeObject, LooseRecord } from "../kube/resources.ts";
+import type { NamespaceMatcher } from "./namespace-match.ts";
+import { NAMESPACE_REMAPPED, type SelfWrites } from "./objects.ts";
 
 export type RecreatePolicy = "ignore" | "clear-status" | "resync";
 
@@ -33,6 +34,38 @@ export interface AgentContext {
   onRecreate: RecreatePolicy;
   /** The principal UID from the last event that carried one. */
   principalUid: string | undefined;
+  /** --destination-based-mapping: apps keep their namespace (principal namespace → ours). */
+  destinationBased: boolean;
+  /** Namespaces apps may live in: ours plus --allowed-namespaces. */
+  allowed: NamespaceMatcher;
+  /** --create-namespace (destination-based only). */
+  createNamespace: boolean;
+  /** --adoption-policy: what to do with a local app without source UID that the principal wants. */
+  adoptionPolicy: AdoptionPolicy;
+  /** The principal's namespace, from the authentication response. */
+  principalNamespace: string | undefined;
+}
+
+export type AdoptionPolicy = "always" | "never";
+
+/**
+ * Where an app from the principal lives here (upstream getTargetNamespaceForApp):
+ * our namespace (namespace-based), else its own namespace, except that the
+ * principal's namespace maps to ours when they differ ("remapped").
+ */
+export function targetNamespace(ctx: AgentContext, principalSideNs: string | undefined): { namespace: string; remapped: boolean } {
+  if (!ctx.destinationBased) return { namespace: ctx.namespace, remapped: false };
+  const ns = principalSideNs || ctx.namespace;
+  if (ctx.principalNamespace && ns === ctx.principalNamespace && ns !== ctx.namespace) return { namespace: ctx.namespace, remapped: true };
+  return { namespace: ns, remapped: false };
+}
+
+/** The principal-side namespace of a local app (inverse of targetNamespace). */
+export function principalSideNamespace(ctx: AgentContext, local: KubeObject): string | undefined {
+  const ns = local.metadata.namespace;
+  if (!ctx.destinationBased) return ns;
+  if (ns === ctx.namespace && local.metadata.annotations?.[NAMESPACE_REMAPPED] !== undefined && ctx.principalNamespace) return ctx.principalNamespace;
+  return ns;
 }
 
 export const cacheKey = (kind: string, uid: string): string => `${kind}/${uid}`;

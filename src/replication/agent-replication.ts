@@ -21,11 +21,13 @@ import type { Application, AppProject } from "../kube/resources.ts";
 import { getLogger } from "../observability/log.ts";
 import type { EventHandler, HandlerOutcome } from "../transport/event-session.ts";
 import { autonomousHandlers, handleAutonomousApp } from "./agent-autonomous.ts";
-import type { AgentContext, RecreatePolicy } from "./agent-context.ts";
+import type { AdoptionPolicy, AgentContext, RecreatePolicy } from "./agent-context.ts";
+import { namespaceMatcher } from "./namespace-match.ts";
+import { withConnectionReuse } from "./kube-connections.ts";
 import { handleManagedApp, onManagedAppAdded, onManagedAppDeleted, onManagedAppUpdated } from "./agent-managed.ts";
 import { handleManagedProject, onManagedProjectAdded, onManagedProjectDeleted, onManagedProjectUpdated } from "./agent-projects.ts";
 import { handleResyncEvent, startResync } from "./agent-resync.ts";
-import { SelfWrites, watchSelector } from "./objects.ts";
+import { SelfWrites, sourceUidOf, watchSelector } from "./objects.ts";
 
 const log = getLogger("replication");
 
@@ -39,6 +41,26 @@ export interface AgentReplicationOptions {
   informerSyncTimeoutMs: number;
   mismatchPolicy: "recreate" | "upsert";
   onRecreate: RecreatePolicy;
+  /** --destination-based-mapping (managed only): apps in any allowed namespace, principal namespace remapped to ours. */
+  destinationBased?: boolean;
+  /** --create-namespace (destination-based only). */
+  createNamespace?: boolean;
+  /** --allowed-namespaces: namespaces besides ours apps may live in (destination-based). */
+  allowedNamespaces?: string[];
+  /** --ignore-unmanaged-apps (managed only): local apps without source UID are invisible. */
+  ignoreUnmanagedApps?: boolean;
+  /** --adoption-policy (default always). */
+  adoptionPolicy?: AdoptionPolicy;
+}
+
+/** Option combinations that cannot work; the message names the flags. */
+export function agentReplicationConfigError(o: Pick<AgentReplicationOptions, "mode" | "destinationBased" | "createNamespace" | "ignoreUnmanagedApps">): string | undefined {
+  if (o.destinationBased && o.mode === "autonomous") return "--destination-based-mapping is not supported for autonomous agents (use --agent-mode managed)";
+  if (o.createNamespace && !o.destinationBased) return "--create-namespace requires --destination-based-mapping";
+  // Upstream accepts it, then an autonomous agent sees none of its apps (they carry no source UID)
+  // and the next resync deletes every mirror on the control plane.
+  if (o.ignoreUnmanagedApps && o.mode === "autonomous") return "--ignore-unmanaged-apps only applies to managed agents (an autonomous agent's own apps carry no source UID)";
+  return undefined;
 }
 
 export class AgentReplication {
@@ -51,16 +73,29 @@ export class AgentReplication {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(opts: AgentReplicationOptions) {
+    if (!(opts.informerSyncTimeoutMs > 0)) throw new Error("--informer-sync-timeout must be greater than 0");
+    const problem = agentReplicationConfigError(opts);
+    if (problem) throw new Error(problem);
     this.opts = opts;
-    const { kube, namespace } = opts;
+    const namespace = opts.namespace;
+    const kube = withConnectionReuse(opts.kube);
     const labelSelector = watchSelector(opts.labelSelector);
+    const destinationBased = opts.destinationBased ?? false;
+    const allowedNamespaces = opts.allowedNamespaces ?? [];
+    if (allowedNamespaces.length && !destinationBased) {
+      log.warn("--allowed-namespaces has no effect without --destination-based-mapping: Applications live in the agent namespace", { namespace });
+    }
+    const allowed = namespaceMatcher([namespace, ...allowedNamespaces]);
+    const ignoreUnmanaged = opts.ignoreUnmanagedApps ?? false;
+    // Upstream agent/filters.go: namespace allowed, then (optionally) source UID present.
+    const filter = (a: Application): boolean => Boolean(a.metadata.namespace && allowed(a.metadata.namespace)) && (!ignoreUnmanaged || Boolean(sourceUidOf(a)));
     this.ctx = {
       kube,
       mode: opts.mode,
       namespace,
       apps: applications(kube),
       projects: appProjects(kube),
-      appInformer: applicationInformer(kube, { namespace, labelSelector }),
+      appInformer: applicationInformer(kube, { namespace: destinationBased ? undefined : namespace, labelSelector, filter }),
       projectInformer: appProjectInformer(kube, { namespace, labelSelector }),
       writer: opts.writer,
       selfWrites: new SelfWrites(),
@@ -69,6 +104,11 @@ export class AgentReplication {
       mismatchPolicy: opts.mismatchPolicy,
       onRecreate: opts.onRecreate,
       principalUid: undefined,
+      destinationBased,
+      allowed,
+      createNamespace: opts.createNamespace ?? false,
+      adoptionPolicy: opts.adoptionPolicy ?? "always",
+      principalNamespace: undefined,
     };
   }
 
@@ -84,20 +124,32 @@ export class AgentReplication {
     }
     const signal = this.controller.signal;
     this.running = [ctx.appInformer.run(signal), ctx.projectInformer.run(signal)];
-    const timeout = AbortSignal.any([signal, AbortSignal.timeout(this.opts.informerSyncTimeoutMs || 60_000)]);
-    await Promise.all([ctx.appInformer.waitForSync(timeout), ctx.projectInformer.waitForSync(timeout)]);
+    // Upstream EnsureSynced(--informer-sync-timeout): give up instead of running on a half-filled cache.
+    const syncMs = this.opts.informerSyncTimeoutMs;
+    const timeout = AbortSignal.any([signal, AbortSignal.timeout(syncMs)]);
+    try {
+      await Promise.all([ctx.appInformer.waitForSync(timeout), ctx.projectInformer.waitForSync(timeout)]);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const missing = [ctx.appInformer, ctx.projectInformer].filter((i) => !i.hasSynced()).map((i) => i.kind.plural);
+      throw new Error(
+        `informers for ${missing.join(", ")} did not sync within ${syncMs} ms (--informer-sync-timeout): ` +
+          "is the API server reachable, are the Argo CD CRDs installed and may this service account list and watch them?",
+      );
+    }
     if (this.opts.resyncIntervalMs > 0) {
       this.timer = setInterval(() => {
         if (this.resynced) startResync(ctx);
       }, this.opts.resyncIntervalMs);
       this.timer.unref();
     }
-    log.info("replication started", { mode: ctx.mode, namespace: ctx.namespace, applications: ctx.appInformer.list().length });
+    log.info("replication started", { mode: ctx.mode, namespace: ctx.namespace, destinationBased: ctx.destinationBased, applications: ctx.appInformer.list().length });
   }
 
   /** Resync once per process, on the first stream (upstream resyncOnStart); the writer keeps everything else across reconnects. */
-  onConnected(info: { agent: string }): void {
+  onConnected(info: { agent: string; principalNamespace?: string }): void {
     this.agentName = info.agent;
+    if (info.principalNamespace) this.ctx.principalNamespace = info.principalNamespace;
     if (this.resynced) return;
     this.resynced = true;
     startResync(this.ctx);

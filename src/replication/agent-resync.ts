@@ -14,7 +14,7 @@ import {
 } from "../events/resync.ts";
 import type { KubeObject } from "../kube/resources.ts";
 import { getLogger } from "../observability/log.ts";
-import { send, sendEvent, type AgentContext } from "./agent-context.ts";
+import { principalSideNamespace, send, sendEvent, targetNamespace, type AgentContext } from "./agent-context.ts";
 import { sourceUidOf } from "./objects.ts";
 
 const log = getLogger("replication");
@@ -41,9 +41,11 @@ function checksumOf(t: Tracked) {
   return sum.ok ? sum.value : null;
 }
 
+/** Apps are reported under their principal-side namespace (a remapped app: the principal's). */
 function requestUpdateFor(ctx: AgentContext, t: Tracked): void {
   const key = resourceKeyOf(t.kind, t.obj);
-  sendEvent(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: t.kind, name: key.name, namespace: key.namespace, uid: key.uid, checksum: checksumOf(t) })));
+  const namespace = t.kind === ResyncKinds.application ? principalSideNamespace(ctx, t.obj) ?? key.namespace : key.namespace;
+  sendEvent(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: t.kind, name: key.name, namespace, uid: key.uid, checksum: checksumOf(t) })));
 }
 
 export function startResync(ctx: AgentContext): void {
@@ -57,8 +59,9 @@ export function startResync(ctx: AgentContext): void {
   log.info("resync requested from principal", { resources: all.length });
 }
 
-function lookup(ctx: AgentContext, kind: string, name: string): KubeObject | undefined {
-  if (kind === ResyncKinds.application) return ctx.appInformer.get(ctx.namespace, name);
+/** A local object by the principal-side namespace and name. */
+function lookup(ctx: AgentContext, kind: string, name: string, principalNs?: string): KubeObject | undefined {
+  if (kind === ResyncKinds.application) return ctx.appInformer.get(targetNamespace(ctx, principalNs).namespace, name);
   if (kind === ResyncKinds.appProject) return ctx.projectInformer.get(ctx.namespace, name);
   return undefined;
 }
@@ -71,7 +74,7 @@ export function handleResyncEvent(ctx: AgentContext, agentName: string, ev: Agen
       const r = decodeSyncedResource(payload);
       if (!r.ok) return log.warn("malformed response-synced-resource", { reason: r.error });
       // Looked up in our own namespace (upstream uses the principal's and always misses).
-      const obj = lookup(ctx, r.value.kind, r.value.name);
+      const obj = lookup(ctx, r.value.kind, r.value.name, r.value.namespace);
       if (obj && sourceUidOf(obj)) return requestUpdateFor(ctx, { kind: r.value.kind, obj });
       sendEvent(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: r.value.kind, name: r.value.name, namespace: r.value.namespace, uid: "", checksum: null })));
       return;

@@ -12,6 +12,10 @@ import type { Application, KubeObject, LooseRecord } from "../kube/resources.ts"
 
 export const SOURCE_UID = Annotations.sourceUid;
 export const PRINCIPAL_UID = Annotations.principalUid;
+export const NAMESPACE_REMAPPED = Annotations.namespaceRemapped;
+/** Per-object overrides of --source-uid-mismatch-policy and --adoption-policy (on the incoming / the local object). */
+export const MISMATCH_POLICY_ANNOTATION = "argocd.argoproj.io/source-uid-mismatch-policy";
+export const ADOPTION_POLICY_ANNOTATION = "argocd.argoproj.io/adoption-policy";
 export const REFRESH_ANNOTATION = "argocd.argoproj.io/refresh";
 export const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 export const SKIP_SYNC_LABEL = "argocd-agent.argoproj-labs.io/ignore-sync";
@@ -54,7 +58,8 @@ export function objectFromPayload<T extends KubeObject>(payload: JsonObject | un
   return { ok: true, obj: payload as unknown as T };
 }
 
-export const same = (a: unknown, b: unknown): boolean => isDeepStrictEqual(norm(a), norm(b));
+/** Equal as the API server sees it; the plain comparison first, since most compared values are equal. */
+export const same = (a: unknown, b: unknown): boolean => isDeepStrictEqual(a, b) || isDeepStrictEqual(norm(a), norm(b));
 
 /** Empty maps/lists and absent values compare equal (the API server drops empty ones). */
 function norm(v: unknown): unknown {

@@ -3,7 +3,7 @@
  * registry (per-agent persistent EventWriters) and the principal identity.
  */
 import type { AgentEvent } from "../events/cloudevent.ts";
-import { EventSources, Extensions } from "../events/event-types.ts";
+import { Annotations, EventSources, EventTypes, Extensions } from "../events/event-types.ts";
 import { objectEvent } from "../events/cloudevent.ts";
 import type { EventTarget, EventType } from "../events/event-types.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -31,12 +31,27 @@ export interface PrincipalContext {
   /** Mirrors we are deleting ourselves ("ns/name"), so the informer delete is not reverted. */
   expectedDeletes: Set<string>;
   namespaceCreate: { enable: boolean; pattern: RegExp | undefined; labels: Record<string, string> };
+  /** --destination-based-mapping: managed apps go to the agent named by spec.destination.name. */
+  destinationBased: boolean;
+  /** Managed apps ("ns/name") → the agent they were last sent to (destination changes, redis proxy routing). */
+  appAgents: Map<string, string>;
 }
 
 /** Queues an event for an agent; the agent's writer holds it while it is disconnected. */
 export function sendTo(ctx: PrincipalContext, agent: string, ev: AgentEvent): void {
   const rec = ctx.registry.get(agent) ?? ctx.registry.record(agent, "managed");
   rec.writer.add(ev);
+}
+
+/**
+ * True when a create or spec-update carrying `obj` is already waiting or in
+ * flight to the agent: a resync that found the agent's copy outdated then has
+ * nothing to add (the queued event carries this or a later version).
+ */
+export function objectUpdatePending(ctx: PrincipalContext, agent: string, obj: { metadata: { name?: string; uid?: string } }): boolean {
+  const p = ctx.registry.get(agent)?.writer.pending(`${obj.metadata.name ?? ""}_${obj.metadata.uid ?? ""}`);
+  if (!p) return false;
+  return [p.inFlight, ...p.unsent].some((ev) => ev && (ev.type === EventTypes.create || ev.type === EventTypes.specUpdate));
 }
 
 /** An object event from the principal, stamped with the principal identity. */
@@ -50,3 +65,23 @@ export function isAutonomous(ctx: PrincipalContext, agent: string): boolean {
 }
 
 export const keyOf = (ns: string | undefined, name: string | undefined): string => `${ns ?? ""}/${name ?? ""}`;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * The agent an Application belongs to, or undefined (behavior.md §2.1, §4):
+ * an autonomous mirror (source-uid) always belongs to the agent named by its
+ * namespace; a managed app to its namespace (namespace-based) or to
+ * spec.destination.name (destination-based; empty and `in-cluster` mean none).
+ * Only names that can be agent names (DNS labels) count.
+ */
+export function agentForApp(ctx: Pick<PrincipalContext, "namespace" | "destinationBased">, app: Application): string | undefined {
+  const ns = app.metadata.namespace;
+  if (!ns) return undefined;
+  let agent: string | undefined;
+  if (ctx.destinationBased && !app.metadata.annotations?.[Annotations.sourceUid]) {
+    const name = (app.spec?.["destination"] as LooseRecord | undefined)?.["name"];
+    agent = typeof name === "string" && name !== "in-cluster" ? name : undefined;
+  } else agent = ns === ctx.namespace ? undefined : ns;
+  return agent && agent !== ctx.namespace && DNS_LABEL.test(agent) ? agent : undefined;
+}

@@ -4,21 +4,29 @@
  * whatever the payload says, so one agent can never touch another's apps.
  */
 import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { EventTypes } from "../events/event-types.ts";
+import { Annotations, EventTypes } from "../events/event-types.ts";
 import { ensureNamespace, isAlreadyExists, isNotFound, retryOnConflict } from "../kube/crud.ts";
 import type { Application, LooseRecord } from "../kube/resources.ts";
 import { getLogger } from "../observability/log.ts";
 import type { AgentRecord } from "../principal/agent-registry.ts";
 import type { HandlerOutcome } from "../transport/event-session.ts";
 import { errorText, isRetryable } from "./kube-errors.ts";
+import { stale, withLatest } from "./latest.ts";
 import { compact, mergedOperation, objectFromPayload, REFRESH_ANNOTATION, same, SOURCE_UID, sourceUidOf } from "./objects.ts";
-import { keyOf, type PrincipalContext } from "./principal-context.ts";
+import { agentForApp, keyOf, type PrincipalContext } from "./principal-context.ts";
 
 const log = getLogger("replication");
 
 export async function handleAppFromAgent(ctx: PrincipalContext, rec: AgentRecord, ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
-  const parsed = objectFromPayload<Application>(payload, ev.type !== EventTypes.delete && ev.type !== EventTypes.error);
-  if (ev.type === EventTypes.error) return markAgentError(ctx, rec, payload);
+  if (ev.type === EventTypes.error) {
+    try {
+      return await markAgentError(ctx, rec, payload);
+    } catch (err) {
+      log.error("recording an agent error failed", { agent: rec.agent, error: errorText(err) });
+      return isRetryable(err) ? { retryableFailure: true } : undefined;
+    }
+  }
+  const parsed = objectFromPayload<Application>(payload, ev.type !== EventTypes.delete);
   if (!parsed.ok) {
     log.warn("rejected Application event from agent", { agent: rec.agent, event_type: ev.type, reason: parsed.error });
     return;
@@ -26,8 +34,8 @@ export async function handleAppFromAgent(ctx: PrincipalContext, rec: AgentRecord
   const app = parsed.obj;
   try {
     if (rec.mode === "managed") {
-      if (ev.type === EventTypes.statusUpdate) return await applyStatus(ctx, rec.agent, app);
-      if (ev.type === EventTypes.delete) return await finishManagedDelete(ctx, rec.agent, app);
+      if (ev.type === EventTypes.statusUpdate) return await applyStatus(ctx, rec, app);
+      if (ev.type === EventTypes.delete) return await finishManagedDelete(ctx, rec, app);
     } else {
       if (ev.type === EventTypes.create || ev.type === EventTypes.specUpdate) return await upsertMirror(ctx, rec.agent, app);
       if (ev.type === EventTypes.delete) return await deleteMirror(ctx, rec.agent, app);
@@ -39,13 +47,42 @@ export async function handleAppFromAgent(ctx: PrincipalContext, rec: AgentRecord
   }
 }
 
+/**
+ * The namespace of the principal's copy of a managed agent's app, if that copy
+ * exists and belongs to this agent. Namespace-based: the agent's name.
+ * Destination-based: the namespace the agent reports, where the agent's own
+ * namespace stands for the principal's when the app was remapped (marker
+ * annotation; for events without annotations, such as error and resync
+ * requests, the principal namespace is tried second). An agent can never
+ * reach an app that is not mapped to it.
+ */
+export function managedAppNamespace(ctx: PrincipalContext, rec: AgentRecord, ns: string | undefined, name: string, remapped = false): string | undefined {
+  if (!ctx.destinationBased) return rec.agent;
+  const candidates: string[] = [];
+  const agentNs = rec.agentNamespace;
+  if (ns && ns === agentNs && ns !== ctx.namespace) {
+    if (!remapped) candidates.push(ns);
+    candidates.push(ctx.namespace);
+  } else if (ns) candidates.push(ns);
+  for (const c of candidates) {
+    const app = ctx.appInformer.get(c, name);
+    if (app && !sourceUidOf(app) && agentForApp(ctx, app) === rec.agent) return c;
+  }
+  return undefined;
+}
+
+const remappedOf = (a: Application): boolean => a.metadata.annotations?.[Annotations.namespaceRemapped] !== undefined;
+
 /** Managed: copy .status (and the operation hand-shake, refresh annotation) from the agent's copy. */
-async function applyStatus(ctx: PrincipalContext, agent: string, remote: Application): Promise<void> {
+async function applyStatus(ctx: PrincipalContext, rec: AgentRecord, remote: Application): Promise<void> {
+  const agent = rec.agent;
   const name = remote.metadata.name!;
-  await retryOnConflict(async () => {
-    const cur = await ctx.apps.get(agent, name);
-    if (!cur) return log.debug("status for an Application the principal does not have", { agent, application: name });
+  const ns = managedAppNamespace(ctx, rec, remote.metadata.namespace, name, remappedOf(remote));
+  if (!ns) return log.debug("status for an Application the principal does not have for this agent", { agent, application: name });
+  await withLatest(ctx.appInformer, ctx.apps, ns, name, async (cur, fromCache) => {
     const src = sourceUidOf(remote);
+    if (fromCache && (!cur || (src && src !== cur.metadata.uid))) stale();
+    if (!cur || (ctx.destinationBased && agentForApp(ctx, cur) !== agent)) return log.debug("status for an Application the principal does not have", { agent, application: name });
     if (src && src !== cur.metadata.uid) return log.info("ignoring status of another incarnation of the Application", { agent, application: name });
     const annotations = { ...(cur.metadata.annotations ?? {}) };
     const refresh = remote.metadata.annotations?.[REFRESH_ANNOTATION];
@@ -53,7 +90,11 @@ async function applyStatus(ctx: PrincipalContext, agent: string, remote: Applica
     else annotations[REFRESH_ANNOTATION] = refresh;
     const operation = mergedOperation(cur.operation, remote);
     let obj = cur;
-    if (!same(annotations, cur.metadata.annotations) || !same(operation, cur.operation)) {
+    const writeMeta = !same(annotations, cur.metadata.annotations) || !same(operation, cur.operation);
+    const writeStatus = !same(remote.status, cur.status);
+    // Writes are conditional (a stale copy only conflicts); "nothing to do" must hold for the live object.
+    if (!writeMeta && !writeStatus && fromCache) stale();
+    if (writeMeta) {
       obj = await ctx.apps.update(compact({ ...cur, metadata: { ...cur.metadata, annotations }, operation }));
       ctx.selfWrites.record(obj);
     }
@@ -64,10 +105,12 @@ async function applyStatus(ctx: PrincipalContext, agent: string, remote: Applica
 }
 
 /** Managed: the agent finished deleting; complete the principal's pending deletion (§2.4). */
-async function finishManagedDelete(ctx: PrincipalContext, agent: string, remote: Application): Promise<void> {
+async function finishManagedDelete(ctx: PrincipalContext, rec: AgentRecord, remote: Application): Promise<void> {
+  const agent = rec.agent;
   const name = remote.metadata.name!;
-  const cur = await ctx.apps.get(agent, name);
-  if (!cur) return;
+  const ns = managedAppNamespace(ctx, rec, remote.metadata.namespace, name, remappedOf(remote));
+  const cur = ns ? await ctx.apps.get(ns, name) : undefined;
+  if (!cur || (ctx.destinationBased && agentForApp(ctx, cur) !== agent)) return;
   const src = sourceUidOf(remote);
   if (src && src !== cur.metadata.uid) return;
   if (!cur.metadata.deletionTimestamp) {
@@ -75,7 +118,7 @@ async function finishManagedDelete(ctx: PrincipalContext, agent: string, remote:
     return;
   }
   await retryOnConflict(async () => {
-    const fresh = await ctx.apps.get(agent, name);
+    const fresh = await ctx.apps.get(ns!, name);
     if (!fresh || fresh.metadata.uid !== cur.metadata.uid || !fresh.metadata.finalizers?.length) return;
     await ctx.apps.update({ ...fresh, metadata: { ...fresh.metadata, finalizers: [] } });
   });
@@ -107,8 +150,8 @@ async function upsertMirror(ctx: PrincipalContext, agent: string, remote: Applic
   const name = want.metadata.name!;
   const key = keyOf(agent, name);
   ctx.mirrorSpecs.set(key, structuredClone(want.spec));
-  await retryOnConflict(async () => {
-    let cur = await ctx.apps.get(agent, name);
+  await withLatest(ctx.appInformer, ctx.apps, agent, name, async (cached, fromCache) => {
+    let cur = cached;
     if (!cur) {
       await maybeCreateNamespace(ctx, agent);
       try {
@@ -120,13 +163,15 @@ async function upsertMirror(ctx: PrincipalContext, agent: string, remote: Applic
       ctx.selfWrites.record(cur);
       log.info("mirrored Application of autonomous agent", { agent, application: name });
     } else if (cur.metadata.deletionTimestamp) {
-      return;
+      return fromCache ? stale() : undefined;
     } else {
       const operation = mergedOperation(cur.operation, remote);
       const next = compact({ ...cur, metadata: { ...cur.metadata, labels: want.metadata.labels, annotations: want.metadata.annotations }, spec: want.spec, operation });
       if (!same(next.metadata, cur.metadata) || !same(next.spec, cur.spec) || !same(next.operation, cur.operation)) {
         cur = await ctx.apps.update(next as Application);
         ctx.selfWrites.record(cur);
+      } else if (fromCache && same(cur.status, want.status)) {
+        stale(); // nothing to write according to the cache: make sure of it
       }
     }
     if (!same(cur.status, want.status)) ctx.selfWrites.record(await ctx.apps.updateStatus({ ...cur, status: want.status ?? {} }));
@@ -166,9 +211,12 @@ async function maybeCreateNamespace(ctx: PrincipalContext, ns: string): Promise<
 /** Managed agent could not apply an app (adoption refused): show it on the control plane. */
 async function markAgentError(ctx: PrincipalContext, rec: AgentRecord, payload: JsonObject | undefined): Promise<void> {
   const name = payload?.["resourceName"];
+  const reported = payload?.["resourceNamespace"];
   if (rec.mode !== "managed" || typeof name !== "string") return;
-  const cur = await ctx.apps.get(rec.agent, name).catch(() => undefined);
-  if (!cur) return;
+  const ns = managedAppNamespace(ctx, rec, typeof reported === "string" ? reported : undefined, name);
+  const cur = ns ? await ctx.apps.get(ns, name).catch(() => undefined) : undefined;
+  if (!cur) return log.warn("error event for an Application the principal does not have for this agent", { agent: rec.agent, application: name });
+  log.warn("agent reported an error for Application", { agent: rec.agent, application: `${ns}/${name}`, message: String(payload?.["message"] ?? "") });
   const message = `Error occurred on cluster managed by agent ${rec.agent}: ${String(payload?.["message"] ?? "")}`;
-  await ctx.apps.updateStatus({ ...cur, status: { ...(cur.status ?? {}), health: { status: "Degraded" }, conditions: [{ type: "AgentError", message }] } }).catch(() => undefined);
+  ctx.selfWrites.record(await ctx.apps.updateStatus({ ...cur, status: { ...(cur.status ?? {}), health: { status: "Degraded" }, conditions: [{ type: "AgentError", message }] } }));
 }

@@ -10,7 +10,7 @@ import { getLogger } from "../observability/log.ts";
 import type { Application } from "../kube/resources.ts";
 import { isAlreadyExists, retryOnConflict } from "../kube/crud.ts";
 import { desiredStateChanged, freshCopy, operationPhase, REFRESH_ANNOTATION, same, sourceUidOf } from "./objects.ts";
-import { isAutonomous, keyOf, principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
+import { agentForApp, isAutonomous, keyOf, principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
 import { errorText } from "./kube-errors.ts";
 
 const log = getLogger("replication");
@@ -21,30 +21,37 @@ export function withoutOperation(app: Application): Application {
   return rest as Application;
 }
 
-/** The agent an app belongs to under namespace-based mapping, or undefined. */
-function agentFor(ctx: PrincipalContext, app: Application): string | undefined {
-  const ns = app.metadata.namespace;
-  if (!ns || ns === ctx.namespace) return undefined;
-  return ns;
-}
-
 export function onAppAdded(ctx: PrincipalContext, app: Application): void {
-  const agent = agentFor(ctx, app);
+  const agent = agentForApp(ctx, app);
   if (!agent) return;
   if (sourceUidOf(app)) {
     const key = keyOf(app.metadata.namespace, app.metadata.name);
     if (!ctx.mirrorSpecs.has(key)) ctx.mirrorSpecs.set(key, structuredClone(app.spec));
     return;
   }
+  ctx.appAgents.set(keyOf(app.metadata.namespace, app.metadata.name), agent);
   if (isAutonomous(ctx, agent)) return; // upstream never sends create to autonomous agents
   sendTo(ctx, agent, principalEvent(ctx, EventTypes.create, EventTargets.application, app));
 }
 
 export function onAppUpdated(ctx: PrincipalContext, old: Application, app: Application): void {
-  const agent = agentFor(ctx, app);
-  if (!agent || ctx.selfWrites.isOwn(app)) return;
-  if (sourceUidOf(app)) return onMirrorUpdated(ctx, agent, old, app);
-  if (isAutonomous(ctx, agent)) return;
+  const agent = agentForApp(ctx, app);
+  if (!agent) return;
+  if (sourceUidOf(app)) {
+    if (!ctx.selfWrites.isOwn(app)) onMirrorUpdated(ctx, agent, old, app);
+    return;
+  }
+  const key = keyOf(app.metadata.namespace, app.metadata.name);
+  const previous = ctx.appAgents.get(key) ?? agentForApp(ctx, old);
+  ctx.appAgents.set(key, agent);
+  if (previous && previous !== agent) {
+    // Destination-based mapping: the app moved to another agent (upstream handleAppAgentChange).
+    log.info("Application destination changed; moving it to another agent", { application: key, from: previous, to: agent });
+    if (!isAutonomous(ctx, previous)) sendTo(ctx, previous, principalEvent(ctx, EventTypes.delete, EventTargets.application, old));
+    if (!isAutonomous(ctx, agent)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.create, EventTargets.application, app));
+    return;
+  }
+  if (ctx.selfWrites.isOwn(app) || isAutonomous(ctx, agent)) return;
   if (operationPhase(old) !== "Terminating" && operationPhase(app) === "Terminating") {
     sendTo(ctx, agent, principalEvent(ctx, EventTypes.terminateOperation, EventTargets.application, app));
   } else if (desiredStateChanged(old, app)) {
@@ -56,7 +63,9 @@ export function onAppUpdated(ctx: PrincipalContext, old: Application, app: Appli
 }
 
 export function onAppDeleted(ctx: PrincipalContext, app: Application): void {
-  const agent = agentFor(ctx, app);
+  const key = keyOf(app.metadata.namespace, app.metadata.name);
+  const agent = (sourceUidOf(app) ? undefined : ctx.appAgents.get(key)) ?? agentForApp(ctx, app);
+  ctx.appAgents.delete(key);
   if (!agent) return;
   if (sourceUidOf(app)) return onMirrorDeleted(ctx, app);
   if (isAutonomous(ctx, agent)) return;

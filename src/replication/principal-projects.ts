@@ -13,7 +13,7 @@ import { getLogger } from "../observability/log.ts";
 import type { AgentRecord } from "../principal/agent-registry.ts";
 import type { HandlerOutcome } from "../transport/event-session.ts";
 import { errorText, isRetryable } from "./kube-errors.ts";
-import { namespaceMatcher } from "./namespace-match.ts";
+import { globMatch, namespaceMatcher } from "./namespace-match.ts";
 import { compact, freshCopy, objectFromPayload, same, SOURCE_UID, sourceUidOf } from "./objects.ts";
 import { keyOf, principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
 
@@ -22,41 +22,53 @@ const log = getLogger("replication");
 type Destination = { name?: string; server?: string; namespace?: string };
 const destinations = (p: AppProject): Destination[] => (Array.isArray(p.spec["destinations"]) ? (p.spec["destinations"] as Destination[]) : []);
 
+/** The `agentName` query parameter of a resource-proxy server URL (Go url.Parse + Query().Get). */
 function agentNameOfServer(server: string | undefined): string | undefined {
   if (!server || server === "*") return undefined;
+  const q = server.indexOf("?");
+  if (q < 0) return undefined;
   try {
-    return new URL(server).searchParams.get("agentName") ?? undefined;
+    return new URLSearchParams(server.slice(q + 1).split("#")[0]).get("agentName") || undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Does a destination point at this agent (name glob, server `*`, or `?agentName=` glob)? */
+/** Does a destination point at this agent (name glob, server `*`, or `?agentName=` glob)? Deny entries never do. */
 function destinationMatches(d: Destination, agent: string): boolean {
-  if (d.name && !d.name.startsWith("!")) return namespaceMatcher([d.name])(agent);
-  if (!d.name && d.server === "*") return true;
-  const fromUrl = !d.name ? agentNameOfServer(d.server) : undefined;
-  return fromUrl !== undefined && namespaceMatcher([fromUrl])(agent);
+  if (d.name) return globMatch(d.name, agent);
+  if (d.server === "*") return true;
+  const fromUrl = agentNameOfServer(d.server);
+  return fromUrl !== undefined && globMatch(fromUrl, agent);
 }
 
-/** DoesAgentMatchWithProject (namespace-based mapping). */
-export function projectMatchesAgent(p: AppProject, agent: string): boolean {
+/**
+ * DoesAgentMatchWithProject: a `!glob` destination name matching the agent
+ * withholds the project; otherwise one destination must match, and under
+ * namespace-based mapping the agent must also match `sourceNamespaces`.
+ */
+export function projectMatchesAgent(p: AppProject, agent: string, destinationBased = false): boolean {
   const dests = destinations(p);
-  if (dests.some((d) => d.name?.startsWith("!") && namespaceMatcher([d.name.slice(1)])(agent))) return false;
+  if (dests.some((d) => d.name?.startsWith("!") && globMatch(d.name.slice(1), agent))) return false;
   if (!dests.some((d) => destinationMatches(d, agent))) return false;
-  const sourceNamespaces = Array.isArray(p.spec["sourceNamespaces"]) ? (p.spec["sourceNamespaces"] as string[]) : [];
+  if (destinationBased) return true;
+  const sourceNamespaces = Array.isArray(p.spec["sourceNamespaces"]) ? (p.spec["sourceNamespaces"] as string[]).filter((x) => typeof x === "string") : [];
   return namespaceMatcher(sourceNamespaces)(agent);
 }
 
-/** AgentSpecificAppProject: matching destinations rewritten to in-cluster, no sourceNamespaces, no roles. */
-export function agentProjectCopy(p: AppProject, agent: string): AppProject {
+/**
+ * AgentSpecificAppProject: matching destinations rewritten to in-cluster, no
+ * roles; sourceNamespaces dropped (namespace-based) or kept (destination-based,
+ * where apps live in many namespaces on the agent).
+ */
+export function agentProjectCopy(p: AppProject, agent: string, destinationBased = false): AppProject {
   const dests = destinations(p)
     .filter((d) => destinationMatches(d, agent))
-    .map((d) => compact({ name: "in-cluster", server: "https://kubernetes.default.svc", namespace: d.namespace }));
-  const { sourceNamespaces: _s, roles: _r, ...spec } = p.spec;
+    .map((d) => compact({ ...d, name: "in-cluster", server: "https://kubernetes.default.svc" }));
+  const { sourceNamespaces, roles: _r, ...spec } = p.spec;
   return {
     metadata: compact({ name: p.metadata.name, namespace: p.metadata.namespace, uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion, labels: p.metadata.labels, annotations: p.metadata.annotations }),
-    spec: { ...spec, destinations: dests },
+    spec: { ...spec, destinations: dests, ...(destinationBased && sourceNamespaces !== undefined ? { sourceNamespaces } : {}) },
   };
 }
 
@@ -69,7 +81,7 @@ const isMirror = (p: AppProject): boolean => Boolean(sourceUidOf(p));
 
 /** Principal projects this managed agent should have. */
 export function managedProjectsFor(ctx: PrincipalContext, agent: string): AppProject[] {
-  return ctx.projectInformer.list().filter((p) => !isMirror(p) && projectMatchesAgent(p, agent));
+  return ctx.projectInformer.list().filter((p) => !isMirror(p) && projectMatchesAgent(p, agent, ctx.destinationBased));
 }
 
 export function mirroredProjectsOf(ctx: PrincipalContext, agent: string): AppProject[] {
@@ -80,7 +92,7 @@ const managedAgents = (ctx: PrincipalContext): string[] => ctx.registry.all().fi
 
 /** On every connect of a managed agent: its current projects (upstream sendCurrentStateToAgent). */
 export function sendProjectsTo(ctx: PrincipalContext, agent: string): void {
-  for (const p of managedProjectsFor(ctx, agent)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.appProject, agentProjectCopy(p, agent)));
+  for (const p of managedProjectsFor(ctx, agent)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.appProject, agentProjectCopy(p, agent, ctx.destinationBased)));
 }
 
 export function onProjectAdded(ctx: PrincipalContext, p: AppProject): void {
@@ -90,7 +102,7 @@ export function onProjectAdded(ctx: PrincipalContext, p: AppProject): void {
     return;
   }
   for (const agent of managedAgents(ctx)) {
-    if (projectMatchesAgent(p, agent)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.create, EventTargets.appProject, agentProjectCopy(p, agent)));
+    if (projectMatchesAgent(p, agent, ctx.destinationBased)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.create, EventTargets.appProject, agentProjectCopy(p, agent, ctx.destinationBased)));
   }
 }
 
@@ -108,8 +120,8 @@ export function onProjectUpdated(ctx: PrincipalContext, old: AppProject, p: AppP
     return;
   }
   for (const agent of managedAgents(ctx)) {
-    if (projectMatchesAgent(p, agent)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.appProject, agentProjectCopy(p, agent)));
-    else if (projectMatchesAgent(old, agent)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.appProject, agentProjectCopy(old, agent)));
+    if (projectMatchesAgent(p, agent, ctx.destinationBased)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.appProject, agentProjectCopy(p, agent, ctx.destinationBased)));
+    else if (projectMatchesAgent(old, agent, ctx.destinationBased)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.appProject, agentProjectCopy(old, agent, ctx.destinationBased)));
   }
 }
 
@@ -125,7 +137,7 @@ export function onProjectDeleted(ctx: PrincipalContext, p: AppProject): void {
     return;
   }
   for (const agent of managedAgents(ctx)) {
-    if (projectMatchesAgent(p, agent)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.appProject, agentProjectCopy(p, agent)));
+    if (projectMatchesAgent(p, agent, ctx.destinationBased)) sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.appProject, agentProjectCopy(p, agent, ctx.destinationBased)));
   }
 }
 

@@ -23,7 +23,10 @@ import type { AgentRecord, AgentRegistry } from "../principal/agent-registry.ts"
 import type { EventHandler, HandlerOutcome } from "../transport/event-session.ts";
 import { namespaceMatcher } from "./namespace-match.ts";
 import { SelfWrites, watchSelector } from "./objects.ts";
-import type { PrincipalContext } from "./principal-context.ts";
+import { agentForApp, type PrincipalContext } from "./principal-context.ts";
+import { EventProcessors } from "./event-processors.ts";
+import { withConnectionReuse } from "./kube-connections.ts";
+import type { Application } from "../kube/resources.ts";
 import { handleAppFromAgent } from "./principal-inbound.ts";
 import { onAppAdded, onAppDeleted, onAppUpdated } from "./principal-outbound.ts";
 import { handleProjectFromAgent, onProjectAdded, onProjectDeleted, onProjectUpdated, sendProjectsTo } from "./principal-projects.ts";
@@ -42,6 +45,10 @@ export interface PrincipalReplicationOptions {
   resyncIntervalMs: number;
   informerSyncTimeoutMs?: number;
   namespaceCreate?: PrincipalContext["namespaceCreate"];
+  /** --destination-based-mapping (behavior.md §4). */
+  destinationBased?: boolean;
+  /** --event-processors: events from all agents applied concurrently (default 10). */
+  eventProcessors?: number;
 }
 
 /** The principal UID from its ConfigMap, created on first start (pkg/principal/identity.go). */
@@ -76,24 +83,45 @@ export class PrincipalReplication {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void>[] = [];
 
+  private readonly processors: EventProcessors;
+
   constructor(opts: PrincipalReplicationOptions) {
     this.opts = opts;
+    this.processors = new EventProcessors(opts.eventProcessors ?? 10);
   }
 
-  /** The handler of one agent's event session. */
+  /**
+   * The handler of one agent's event session. The session calls it one event
+   * at a time per resource; every call takes one of the --event-processors slots.
+   */
   handler(rec: AgentRecord): EventHandler {
     return async (ev, payload) => {
       await this.ready;
-      return this.handle(rec, ev, payload);
+      return this.processors.run(rec.agent, () => this.handle(rec, ev, payload));
     };
   }
 
+  /** Slots in use and events waiting for one (diagnostics, tests). */
+  processorStats(): { active: number; waiting: number } {
+    return this.processors.stats();
+  }
+
   async start(registry: AgentRegistry): Promise<void> {
-    const { kube, namespace } = this.opts;
+    const namespace = this.opts.namespace;
+    const kube = withConnectionReuse(this.opts.kube);
     const signal = this.controller.signal;
     const principalUid = await loadPrincipalUid(kube, namespace);
     const allowed = namespaceMatcher(this.opts.allowedNamespaces);
     const labelSelector = watchSelector(this.opts.labelSelector);
+    const destinationBased = this.opts.destinationBased ?? false;
+    const mapping = { namespace, destinationBased };
+    // Namespace-based: apps in allowed namespaces. Destination-based: also the principal
+    // namespace, and only apps that name an agent (empty / in-cluster destinations are not ours).
+    const watched = (a: Application): boolean => {
+      const ns = a.metadata.namespace;
+      if (!ns || !(allowed(ns) || (destinationBased && ns === namespace))) return false;
+      return !destinationBased || agentForApp(mapping, a) !== undefined;
+    };
     const ctx: PrincipalContext = {
       kube,
       apps: applications(kube),
@@ -102,12 +130,14 @@ export class PrincipalReplication {
       principalUid,
       registry,
       allowed,
-      appInformer: applicationInformer(kube, { labelSelector, filter: (a) => Boolean(a.metadata.namespace && allowed(a.metadata.namespace)) }),
+      appInformer: applicationInformer(kube, { labelSelector, filter: watched }),
       projectInformer: appProjectInformer(kube, { namespace, labelSelector }),
       selfWrites: new SelfWrites(),
       mirrorSpecs: new Map(),
       expectedDeletes: new Set(),
       namespaceCreate: this.opts.namespaceCreate ?? { enable: false, pattern: undefined, labels: {} },
+      destinationBased,
+      appAgents: new Map(),
     };
     this.ctx = ctx;
     ctx.appInformer.addHandlers({ onAdd: (a) => onAppAdded(ctx, a), onUpdate: (o, a) => onAppUpdated(ctx, o, a), onDelete: (a) => onAppDeleted(ctx, a) });
@@ -126,7 +156,7 @@ export class PrincipalReplication {
       this.timer.unref();
     }
     this.markReady();
-    log.info("replication started", { namespace, principalUid, applications: ctx.appInformer.list().length, appProjects: ctx.projectInformer.list().length });
+    log.info("replication started", { namespace, principalUid, destinationBased, eventProcessors: this.processors.limit, applications: ctx.appInformer.list().length, appProjects: ctx.projectInformer.list().length });
   }
 
   private onConnected(rec: AgentRecord): void {

@@ -17,7 +17,8 @@ import type { Application } from "../kube/resources.ts";
 import { getLogger } from "../observability/log.ts";
 import type { AgentRecord } from "../principal/agent-registry.ts";
 import { sourceUidOf } from "./objects.ts";
-import { principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
+import { agentForApp, objectUpdatePending, principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
+import { managedAppNamespace } from "./principal-inbound.ts";
 import { withoutOperation } from "./principal-outbound.ts";
 import { agentProjectCopy, managedProjectsFor, mirroredProjectsOf, projectChecksumForAgent } from "./principal-projects.ts";
 
@@ -28,7 +29,7 @@ const req = (type: (typeof EventTypes)[keyof typeof EventTypes], payload: object
 
 /** Apps the principal replicates with this agent (managed: its own; autonomous: mirrors). */
 function trackedApps(ctx: PrincipalContext, agent: string, autonomous: boolean): Application[] {
-  return ctx.appInformer.list().filter((a) => a.metadata.namespace === agent && Boolean(sourceUidOf(a)) === autonomous);
+  return ctx.appInformer.list().filter((a) => Boolean(sourceUidOf(a)) === autonomous && agentForApp(ctx, a) === agent);
 }
 
 /** Spec checksum of a mirror as the agent computes it over its own copy (project not prefixed). */
@@ -71,17 +72,20 @@ export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord,
       if (!r.ok) return log.warn("malformed request-update", { agent, reason: r.error });
       const { kind, name, uid, checksum } = r.value;
       if (kind === ResyncKinds.application) {
-        const app = ctx.appInformer.get(agent, name);
-        if (!app || sourceUidOf(app)) {
-          sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.application, { metadata: { name, namespace: agent, uid } }));
+        const ns = managedAppNamespace(ctx, rec, r.value.namespace, name);
+        const app = ns ? ctx.appInformer.get(ns, name) : undefined;
+        if (!app) {
+          const where = ctx.destinationBased ? r.value.namespace || rec.agentNamespace : agent;
+          sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.application, { metadata: { name, namespace: where, uid } }));
           return;
         }
         const mine = specChecksum(app as never, "Application");
         if (uid === app.metadata.uid && mine.ok && checksumsEqual(mine.value, checksum)) return;
+        if (uid === app.metadata.uid && objectUpdatePending(ctx, agent, app)) return; // e.g. the creates replayed at our start
         sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.application, withoutOperation(app)));
       } else if (kind === ResyncKinds.appProject) {
         const proj = ctx.projectInformer.get(ctx.namespace, name);
-        const copy = proj && managedProjectsFor(ctx, agent).includes(proj) ? agentProjectCopy(proj, agent) : undefined;
+        const copy = proj && managedProjectsFor(ctx, agent).includes(proj) ? agentProjectCopy(proj, agent, ctx.destinationBased) : undefined;
         if (!copy) {
           sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.appProject, { metadata: { name, namespace: ctx.namespace, uid } }));
           return;
@@ -96,7 +100,7 @@ export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord,
       const r = decodeRequestSyncedResourceList(payload);
       if (!r.ok) return log.warn("malformed request-synced-resource-list", { agent, reason: r.error });
       const tracked = [
-        ...trackedApps(ctx, agent, false).map((a) => ({ key: resourceKeyOf(ResyncKinds.application, a), ns: agent })),
+        ...trackedApps(ctx, agent, false).map((a) => ({ key: resourceKeyOf(ResyncKinds.application, a), ns: ctx.destinationBased ? a.metadata.namespace! : agent })),
         ...managedProjectsFor(ctx, agent).map((p) => ({ key: resourceKeyOf(ResyncKinds.appProject, p), ns: ctx.namespace })),
       ];
       if (!tracked.length || checksumsEqual(resourceSetChecksum(tracked.map((t) => t.key)), r.value.checksum)) return;

@@ -22,28 +22,60 @@ import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
 export const MANAGED = "agent-managed";
 export const AUTO = "agent-auto";
 
+export interface AgentSpec {
+  /** The kube-env cluster the agent runs against. */
+  cluster: string;
+  mode: "managed" | "autonomous";
+  /** Create the namespace named after the agent on the control plane (default true). */
+  principalNamespace?: boolean;
+}
+
+export interface HarnessOptions {
+  /** Clusters besides "control-plane" (default: one per default agent). */
+  clusters?: string[];
+  /** Agents by name (default: MANAGED on its own cluster, AUTO on its own cluster). */
+  agents?: Record<string, AgentSpec>;
+}
+
 export interface Harness {
   env: KubeEnv;
   cp: KubeClient;
+  /** Client of the cluster named MANAGED / AUTO (when the harness has it). */
   managed: KubeClient;
   auto: KubeClient;
+  /** Client of any cluster. */
+  kube(cluster: string): KubeClient;
   port: number;
   startPrincipal(extra?: Record<string, unknown>): Promise<void>;
   stopPrincipal(): Promise<void>;
+  principal(): Awaited<ReturnType<typeof startPrincipal>> | undefined;
   startAgent(name: string, extra?: Record<string, unknown>): Promise<AgentRuntime>;
   stopAgent(name: string): Promise<void>;
   agent(name: string): AgentRuntime | undefined;
   stop(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
-  const env = await startKubeEnv({ clusters: ["control-plane", MANAGED, AUTO] });
+const DEFAULT_AGENTS: Record<string, AgentSpec> = {
+  [MANAGED]: { cluster: MANAGED, mode: "managed" },
+  [AUTO]: { cluster: AUTO, mode: "autonomous" },
+};
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const specs = opts.agents ?? DEFAULT_AGENTS;
+  const clusters = opts.clusters ?? [...new Set(Object.values(specs).map((a) => a.cluster))];
+  const env = await startKubeEnv({ clusters: ["control-plane", ...clusters] });
   const tmp = mkdtempSync(join(tmpdir(), "argocd-agent-replication-"));
   const cp = createKubeClient(env.cluster("control-plane").kubeConfig);
-  for (const ns of [MANAGED, AUTO]) await ensureNamespace(cp, ns);
+  const clients = new Map<string, KubeClient>([["control-plane", cp]]);
+  const kube = (cluster: string): KubeClient => {
+    let k = clients.get(cluster);
+    if (!k) clients.set(cluster, (k = createKubeClient(env.cluster(cluster).kubeConfig)));
+    return k;
+  };
+  for (const [name, spec] of Object.entries(specs)) if (spec.principalNamespace !== false) await ensureNamespace(cp, name);
   const passwd = join(tmp, "passwd");
   const lines: string[] = [];
-  for (const a of [MANAGED, AUTO]) {
+  for (const a of Object.keys(specs)) {
     lines.push(`${a}:${await bcryptHash(`secret-${a}`, 4)}`);
     writeFileSync(join(tmp, `creds-${a}`), `${a}:secret-${a}\n`);
   }
@@ -54,8 +86,13 @@ export async function startHarness(): Promise<Harness> {
   const h: Harness = {
     env,
     cp,
-    managed: createKubeClient(env.cluster(MANAGED).kubeConfig),
-    auto: createKubeClient(env.cluster(AUTO).kubeConfig),
+    get managed() {
+      return kube(MANAGED);
+    },
+    get auto() {
+      return kube(AUTO);
+    },
+    kube,
     port,
     async startPrincipal(extra = {}) {
       const { values } = resolveSettings(PRINCIPAL_SETTINGS, {
@@ -69,11 +106,16 @@ export async function startHarness(): Promise<Harness> {
       await principal?.close();
       principal = undefined;
     },
+    principal: () => principal,
     async startAgent(name, extra = {}) {
+      const spec = specs[name];
+      if (!spec) throw new Error(`harness has no agent ${name}`);
+      const namespace = typeof extra["namespace"] === "string" ? extra["namespace"] : "argocd";
+      await ensureNamespace(kube(spec.cluster), namespace);
       const { values } = resolveSettings(AGENT_SETTINGS, {
         serverAddress: "127.0.0.1", serverPort: String(port), insecurePlaintext: "true", creds: `userpass:${join(tmp, `creds-${name}`)}`,
-        namespace: "argocd", agentMode: name === AUTO ? "autonomous" : "managed", healthzPort: "0", metricsPort: "0",
-        kubeconfig: env.cluster(name).kubeconfigPath, ...extra,
+        namespace, agentMode: spec.mode, healthzPort: "0", metricsPort: "0",
+        kubeconfig: env.cluster(spec.cluster).kubeconfigPath, ...extra,
       }, {});
       const a = await startAgent(values);
       agents.set(name, a);
@@ -82,7 +124,11 @@ export async function startHarness(): Promise<Harness> {
     },
     agent: (name) => agents.get(name),
     async stopAgent(name) {
-      await agents.get(name)?.close();
+      const a = agents.get(name);
+      // AgentConnection ignores an abort that lands between Authenticate and Subscribe of a
+      // reconnect (the stream then runs on); stop only once it is connected.
+      if (a) await eventually(`${name} connected before stop`, () => a.connection.status().state === "connected").catch(() => undefined);
+      await a?.close();
       agents.delete(name);
     },
     async stop() {
