@@ -3,12 +3,13 @@
  * principal and keeps the connection up until the signal aborts.
  */
 import { StartupError } from "../cli/component-command.ts";
+import { lazyKube } from "../cli/lazy-kube.ts";
 import { getLogger } from "../observability/log.ts";
 import { startHealthServer } from "../observability/health.ts";
 import type { SettingValues } from "../settings/types.ts";
 import type { AGENT_SETTINGS } from "../settings/agent-settings.ts";
 import { AuthConfigError, parseAgentCreds, type AgentCredentials } from "../auth/method.ts";
-import { createKubeClient, type KubeClient } from "../kube/client.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { channelCredentials, type ClientTlsOptions } from "../transport/client-credentials.ts";
 import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
 import { checkPem, readPem, readSecret, secretField } from "../transport/tls-material.ts";
@@ -23,20 +24,6 @@ import { replicationEnabled } from "../replication/enabled.ts";
 export type AgentSettings = SettingValues<typeof AGENT_SETTINGS>;
 
 const log = getLogger("agent");
-
-function lazyKube(cfg: AgentSettings): () => KubeClient {
-  let kube: KubeClient | undefined;
-  return () => {
-    if (!kube) {
-      try {
-        kube = createKubeClient({ kubeconfig: cfg.kubeconfig || undefined, context: cfg.kubecontext || undefined });
-      } catch (err) {
-        throw new StartupError(`cannot load Kubernetes configuration (--kubeconfig/--kubecontext): ${(err as Error).message}`);
-      }
-    }
-    return kube;
-  };
-}
 
 async function clientTls(cfg: AgentSettings, creds: AgentCredentials, kube: () => KubeClient): Promise<ClientTlsOptions> {
   const base = { insecureSkipVerify: false, ...tlsVersionOptions(cfg) };

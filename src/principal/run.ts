@@ -4,6 +4,7 @@
  * until the signal aborts. Every configuration problem is a StartupError (exit 2).
  */
 import { StartupError } from "../cli/component-command.ts";
+import { lazyKube } from "../cli/lazy-kube.ts";
 import { getLogger } from "../observability/log.ts";
 import { startHealthServer } from "../observability/health.ts";
 import type { SettingValues } from "../settings/types.ts";
@@ -11,7 +12,7 @@ import type { PRINCIPAL_SETTINGS } from "../settings/principal-settings.ts";
 import { AuthConfigError, parseAuthSetting, type AuthMethod } from "../auth/method.ts";
 import { validateAuthTlsPairing } from "../auth/pairing.ts";
 import { generateSigningKey, JwtIssuer, signingKeyFromPem, type SigningKey } from "../auth/jwt-issuer.ts";
-import { createKubeClient, waitForApiServer, type KubeClient } from "../kube/client.ts";
+import { waitForApiServer, type KubeClient } from "../kube/client.ts";
 import { generateSelfSignedServer } from "../transport/certificates.ts";
 import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
 import { readPem, readSecret, secretField } from "../transport/tls-material.ts";
@@ -28,21 +29,6 @@ import { replicationEnabled } from "../replication/enabled.ts";
 export type PrincipalSettings = SettingValues<typeof PRINCIPAL_SETTINGS>;
 
 const log = getLogger("principal");
-
-/** Creates the kube client on first use: plaintext + header auth + file material needs none. */
-function lazyKube(cfg: PrincipalSettings): () => KubeClient {
-  let kube: KubeClient | undefined;
-  return () => {
-    if (!kube) {
-      try {
-        kube = createKubeClient({ kubeconfig: cfg.kubeconfig || undefined, context: cfg.kubecontext || undefined });
-      } catch (err) {
-        throw new StartupError(`cannot load Kubernetes configuration (--kubeconfig/--kubecontext): ${(err as Error).message}`);
-      }
-    }
-    return kube;
-  };
-}
 
 function parseAuth(cfg: PrincipalSettings): AuthMethod {
   try {
