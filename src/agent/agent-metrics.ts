@@ -39,10 +39,12 @@ export function createAgentMetrics(registry: Registry, mode: string): AgentMetri
     registers: [registry],
   });
   const stat = (k: "sent" | "acked" | "resent" | "coalesced" | "discarded") => () => [[{}, conn?.writer.stats()[k] ?? 0] as [Record<string, string>, number]];
-  pulledCounter(registry, "agent_events_sent", "Events sent to the principal (first transmissions)", [], stat("sent"));
-  pulledCounter(registry, "argocd_agent_events_acknowledged_total", "Sent events acknowledged by the principal", [], stat("acked"));
-  pulledCounter(registry, "argocd_agent_events_resent_total", "Events re-sent because no ack came in time or the stream changed", [], stat("resent"));
-  pulledCounter(registry, "argocd_agent_events_coalesced_total", "Pending updates replaced by a newer one of the same resource", [], stat("coalesced"));
+  const byType = (k: "sent" | "acked" | "resent" | "coalesced") => () =>
+    [...(conn?.writer.statsByType() ?? [])].map(([type, c]): [Record<string, string>, number] => [{ event_type: type.split(".").pop() ?? type }, c[k]]);
+  pulledCounter(registry, "agent_events_sent", "Events sent to the principal (first transmissions)", ["event_type"], byType("sent"));
+  pulledCounter(registry, "argocd_agent_events_acknowledged_total", "Sent events acknowledged by the principal", ["event_type"], byType("acked"));
+  pulledCounter(registry, "argocd_agent_events_resent_total", "Events re-sent because no ack came in time or the stream changed", ["event_type"], byType("resent"));
+  pulledCounter(registry, "argocd_agent_events_coalesced_total", "Pending updates replaced by a newer one of the same resource", ["event_type"], byType("coalesced"));
   pulledCounter(registry, "argocd_agent_event_writer_events_discarded_total", "Pending events dropped because the resource was deleted", [], stat("discarded"));
   pulledGauge(registry, "argocd_agent_queue_depth", "Events waiting for the principal (unsent + unacknowledged)", [], () => {
     const b = conn?.writer.backlog();

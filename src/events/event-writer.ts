@@ -80,6 +80,14 @@ export interface EventWriterCounters {
 
 export type AckMatch = "in-flight" | "queued" | "unmatched";
 
+/** Per event type counts of tracked events (metrics by type). */
+export interface EventTypeCounters {
+  sent: number;
+  acked: number;
+  resent: number;
+  coalesced: number;
+}
+
 interface InFlight {
   event: AgentEvent;
   retryAt: number;
@@ -106,6 +114,7 @@ export class EventWriter {
     sent: 0, resent: 0, acked: 0, coalesced: 0, discarded: 0,
     fireAndForgetSent: 0, fireAndForgetDropped: 0, rejected: 0, sendErrors: 0,
   };
+  private readonly byType = new Map<string, EventTypeCounters>();
   private timer: TimerHandle | undefined;
   private timerAt = Infinity;
   private closed = false;
@@ -147,6 +156,7 @@ export class EventWriter {
         const before = state.unsent.length;
         state.unsent = state.unsent.filter((e) => e.type !== ev.type);
         this.counters.coalesced += before - state.unsent.length;
+        this.countType(ev.type, "coalesced", before - state.unsent.length);
       }
       state.unsent.push(ev);
     }
@@ -163,6 +173,7 @@ export class EventWriter {
     const state = this.keys.get(ack.resourceId);
     if (!state) return "unmatched";
     let match: AckMatch = "unmatched";
+    const ackedType = (state.inFlight?.event.eventId === ack.eventId ? state.inFlight.event : state.unsent[0])?.type ?? "unknown";
     if (state.inFlight && state.inFlight.event.eventId === ack.eventId) {
       state.inFlight = undefined;
       match = "in-flight";
@@ -172,6 +183,7 @@ export class EventWriter {
     }
     if (match === "unmatched") return match;
     this.counters.acked++;
+    this.countType(ackedType, "acked");
     if (!state.inFlight && state.unsent.length === 0) this.keys.delete(ack.resourceId);
     else this.wakeAt(this.clock.now());
     log.trace("event acknowledged", { writer: this.name, resource_id: ack.resourceId, event_id: ack.eventId, match });
@@ -246,18 +258,32 @@ export class EventWriter {
     return s?.inFlight ? { inFlight: s.inFlight.event, unsent: [...s.unsent] } : { unsent: [...(s?.unsent ?? [])] };
   }
 
+  private countType(type: string, field: keyof EventTypeCounters, n = 1): void {
+    if (n <= 0) return;
+    let c = this.byType.get(type);
+    if (!c) this.byType.set(type, (c = { sent: 0, acked: 0, resent: 0, coalesced: 0 }));
+    c[field] += n;
+  }
+
+  /** Counts by event type (a copy). */
+  statsByType(): Map<string, EventTypeCounters> {
+    return new Map([...this.byType].map(([t, c]) => [t, { ...c }]));
+  }
+
   private sendFirst(state: KeyState, now: number): void {
     const ev = withExtension(state.unsent.shift()!, Extensions.sentAt, formatSentAt(now));
     const backoff = new RetryBackoff(this.backoffConfig, this.random);
     // Schedule the retry before sending, so a failed send is retried too.
     state.inFlight = { event: ev, retryAt: now + backoff.next(), backoff };
     this.counters.sent++;
+    this.countType(ev.type, "sent");
     this.trySend(ev);
   }
 
   private resend(inFlight: InFlight, now: number): void {
     inFlight.retryAt = now + inFlight.backoff.next();
     this.counters.resent++;
+    this.countType(inFlight.event.type, "resent");
     log.debug("re-sending unacknowledged event", { writer: this.name, resource_id: inFlight.event.resourceId, event_id: inFlight.event.eventId });
     this.trySend(inFlight.event);
   }

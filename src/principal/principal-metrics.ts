@@ -13,6 +13,7 @@ import type { AgentEvent } from "../events/cloudevent.ts";
 import type { EventHandler } from "../transport/event-session.ts";
 import { LATENCY_BUCKETS, pulledCounter, pulledGauge, timedHandler } from "../observability/metrics.ts";
 import type { AgentRecord } from "./agent-registry.ts";
+import { resyncStats } from "../replication/resync-stats.ts";
 import type { PrincipalServer } from "./server.ts";
 
 export interface PrincipalMetrics {
@@ -56,12 +57,21 @@ export function createPrincipalMetrics(registry: Registry): PrincipalMetrics {
   pulledGauge(registry, "argocd_principal_connected_agents", "Agents with a live event stream", [], () => [[{}, server?.registry.connected().length ?? 0]]);
   pulledGauge(registry, "argocd_principal_agent_connected", "1 while the agent has a live event stream", ["agent_name"], perAgent((r) => (r.connection ? 1 : 0)));
   pulledCounter(registry, "argocd_principal_agent_reconnects_total", "Connections that replaced or followed an earlier one", ["agent_name"], perAgent((r) => r.reconnects));
-  pulledCounter(registry, "principal_events_sent", "Events sent to agents (first transmissions)", ["agent_name"], perAgent((r) => r.writer.stats().sent));
-  pulledCounter(registry, "argocd_principal_events_acknowledged_total", "Sent events acknowledged by agents", ["agent_name"], perAgent((r) => r.writer.stats().acked));
-  pulledCounter(registry, "argocd_principal_events_resent_total", "Events re-sent because no ack came in time or the stream changed", ["agent_name"], perAgent((r) => r.writer.stats().resent));
-  pulledCounter(registry, "argocd_principal_events_coalesced_total", "Pending updates replaced by a newer one of the same resource", ["agent_name"], perAgent((r) => r.writer.stats().coalesced));
+  // Tracked events by agent and type; one label set per (agent, type) ever seen.
+  const perAgentType = (field: "sent" | "acked" | "resent" | "coalesced") => () =>
+    records().flatMap((r) =>
+      [...r.writer.statsByType()].map(([type, c]): [Record<string, string>, number] => [{ agent_name: r.agent, event_type: shortType(type) }, c[field]]),
+    );
+  pulledCounter(registry, "principal_events_sent", "Events sent to agents (first transmissions)", ["agent_name", "event_type"], perAgentType("sent"));
+  pulledCounter(registry, "argocd_principal_events_acknowledged_total", "Sent events acknowledged by agents", ["agent_name", "event_type"], perAgentType("acked"));
+  pulledCounter(registry, "argocd_principal_events_resent_total", "Events re-sent because no ack came in time or the stream changed", ["agent_name", "event_type"], perAgentType("resent"));
+  pulledCounter(registry, "argocd_principal_events_coalesced_total", "Pending updates replaced by a newer one of the same resource", ["agent_name", "event_type"], perAgentType("coalesced"));
   pulledCounter(registry, "argocd_principal_event_writer_events_discarded_total", "Pending events dropped because the resource was deleted", ["agent_name"], perAgent((r) => r.writer.stats().discarded));
   pulledCounter(registry, "principal_event_writer_send_errors_total", "Failed stream writes", ["agent_name"], perAgent((r) => r.writer.stats().sendErrors));
+  pulledCounter(registry, "argocd_principal_resync_runs_total", "Resync runs started with an agent (on connect and every --resync-interval)", ["agent_name"], () =>
+    [...resyncStats.runs].map(([agent, n]): [Record<string, string>, number] => [{ agent_name: agent }, n]));
+  pulledCounter(registry, "argocd_principal_resync_results_total", "What resync requests led to: in-sync, updated, deleted, list-sent, list-in-sync", ["agent_name", "result"], () =>
+    [...resyncStats.results].flatMap(([agent, m]) => [...m].map(([result, n]): [Record<string, string>, number] => [{ agent_name: agent, result }, n])));
   pulledGauge(registry, "argocd_principal_queue_depth", "Events waiting for an agent (unsent + unacknowledged)", ["agent_name"], perAgent((r) => {
     const b = r.writer.backlog();
     return b.inFlight + b.unsent + b.fireAndForget;

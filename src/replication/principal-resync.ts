@@ -5,6 +5,7 @@
  * the principal asks (`request-update` per mirror, `request-synced-resource-list`)
  * and answers `response-synced-resource` / `request-resource-resync`.
  */
+import { countResyncResult, countResyncRun } from "./resync-stats.ts";
 import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
 import { requestEvent } from "../events/cloudevent.ts";
 import { EventSources, EventTargets, EventTypes, ResyncKinds } from "../events/event-types.ts";
@@ -42,6 +43,7 @@ function mirrorChecksum(agent: string, app: Application): Checksum | null {
 
 /** Starts a resync with an agent (on its first connect, and every --resync-interval). */
 export function startResync(ctx: PrincipalContext, rec: AgentRecord): void {
+  countResyncRun(rec.agent);
   if (rec.mode === "managed") {
     sendTo(ctx, rec.agent, req(EventTypes.requestResourceResync, encodeRequestResourceResync()));
     return;
@@ -77,21 +79,23 @@ export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord,
         if (!app) {
           const where = ctx.destinationBased ? r.value.namespace || rec.agentNamespace : agent;
           sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.application, { metadata: { name, namespace: where, uid } }));
-          return;
+          return countResyncResult(agent, "deleted");
         }
         const mine = specChecksum(app as never, "Application");
-        if (uid === app.metadata.uid && mine.ok && checksumsEqual(mine.value, checksum)) return;
-        if (uid === app.metadata.uid && objectUpdatePending(ctx, agent, app)) return; // e.g. the creates replayed at our start
+        if (uid === app.metadata.uid && mine.ok && checksumsEqual(mine.value, checksum)) return countResyncResult(agent, "in-sync");
+        if (uid === app.metadata.uid && objectUpdatePending(ctx, agent, app)) return countResyncResult(agent, "in-sync"); // e.g. the creates replayed at our start
         sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.application, withoutOperation(app)));
+        countResyncResult(agent, "updated");
       } else if (kind === ResyncKinds.appProject) {
         const proj = ctx.projectInformer.get(ctx.namespace, name);
         const copy = proj && managedProjectsFor(ctx, agent).includes(proj) ? agentProjectCopy(proj, agent, ctx.destinationBased) : undefined;
         if (!copy) {
           sendTo(ctx, agent, principalEvent(ctx, EventTypes.delete, EventTargets.appProject, { metadata: { name, namespace: ctx.namespace, uid } }));
-          return;
+          return countResyncResult(agent, "deleted");
         }
-        if (checksumsEqual(projectChecksumForAgent(copy), checksum) && uid === proj!.metadata.uid) return;
+        if (checksumsEqual(projectChecksumForAgent(copy), checksum) && uid === proj!.metadata.uid) return countResyncResult(agent, "in-sync");
         sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.appProject, copy));
+        countResyncResult(agent, "updated");
       }
       return;
     }
@@ -103,7 +107,10 @@ export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord,
         ...trackedApps(ctx, agent, false).map((a) => ({ key: resourceKeyOf(ResyncKinds.application, a), ns: ctx.destinationBased ? a.metadata.namespace! : agent })),
         ...managedProjectsFor(ctx, agent).map((p) => ({ key: resourceKeyOf(ResyncKinds.appProject, p), ns: ctx.namespace })),
       ];
-      if (!tracked.length || checksumsEqual(resourceSetChecksum(tracked.map((t) => t.key)), r.value.checksum)) return;
+      if (!tracked.length || checksumsEqual(resourceSetChecksum(tracked.map((t) => t.key)), r.value.checksum)) {
+        return countResyncResult(agent, "list-in-sync");
+      }
+      countResyncResult(agent, "list-sent");
       for (const t of tracked) {
         sendTo(ctx, agent, req(EventTypes.responseSyncedResource, encodeSyncedResource({ name: t.key.name, namespace: t.ns, uid: t.key.uid, kind: t.key.kind })));
       }

@@ -118,6 +118,8 @@ test("readiness, metrics after connect, auth failure and reconnect", async () =>
   } as never);
   await eventually("event acknowledged", async () => (await metric(pp.metrics, "argocd_principal_events_acknowledged_total", 'agent_name="agent-managed"')) >= 1);
   assert.ok((await metric(pp.metrics, "principal_events_sent")) >= 1);
+  await eventually("the create acknowledged, counted by event type", async () =>
+    (await metric(pp.metrics, "argocd_principal_events_acknowledged_total", 'event_type="create"')) >= 1);
   assert.ok((await metric(ap.metrics, "agent_events_received", 'event_type="create"')) >= 1);
   assert.ok((await metric(ap.metrics, "agent_event_processing_time_count")) >= 1);
 
@@ -137,6 +139,9 @@ test("readiness, metrics after connect, auth failure and reconnect", async () =>
   await p2.waitFor(/principal started/, 30_000);
   await eventually("agent ready again", async () => (await status(ap.health, "/readyz")) === 200, 60_000);
   assert.equal(await metric(ap.metrics, "argocd_agent_connections_total"), 2);
+  // The new principal resyncs with the agent, and the agent's copy of obs-app is checked.
+  await eventually("resync run counted", async () => (await metric(pp.metrics, "argocd_principal_resync_runs_total", 'agent_name="agent-managed"')) >= 1);
+  await eventually("resync result counted", async () => (await metric(pp.metrics, "argocd_principal_resync_results_total", 'agent_name="agent-managed"')) >= 1);
   await a.stop();
   await p2.stop();
 });
