@@ -4,6 +4,7 @@
  * annotation, behavior.md §2.1 step 3, §2.2), --ignore-unmanaged-apps, and the
  * principal's --event-processors bound.
  */
+import { Annotations } from "../../src/events/event-types.ts";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -11,7 +12,7 @@ import type { Application } from "../../src/kube/resources.ts";
 import { app, apps, eventually, MANAGED, pathOf, startHarness, type Harness } from "./replication-harness.ts";
 
 const NS = "argocd";
-const SOURCE_UID = "argocd.argoproj.io/source-uid";
+const SOURCE_UID = Annotations.sourceUid;
 const ADOPTION = "argocd.argoproj.io/adoption-policy";
 
 let h: Harness;

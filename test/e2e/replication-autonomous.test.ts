@@ -3,6 +3,7 @@
  * agent's cluster is the source of truth; the principal mirrors its apps into
  * the namespace named after the agent and its projects as `<agent>-<name>`.
  */
+import { Annotations } from "../../src/events/event-types.ts";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Application } from "../../src/kube/resources.ts";
@@ -10,7 +11,7 @@ import { app, apps, AUTO, eventually, pathOf, projects, startHarness, type Harne
 
 let h: Harness;
 const NS = "argocd";
-const SOURCE_UID = "argocd.argoproj.io/source-uid";
+const SOURCE_UID = Annotations.sourceUid;
 
 before(async () => {
   h = await startHarness();

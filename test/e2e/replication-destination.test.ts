@@ -9,6 +9,7 @@
  * allows "team-x" and creates missing namespaces; agent-b runs in "argocd"
  * (no remapping), allows "team-*" and does not create namespaces.
  */
+import { Annotations } from "../../src/events/event-types.ts";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -20,7 +21,7 @@ const A = "agent-a";
 const B = "agent-b";
 const A_NS = "argocd-agent";
 const REMAPPED = "argocd.argoproj.io/namespace-remapped";
-const SOURCE_UID = "argocd.argoproj.io/source-uid";
+const SOURCE_UID = Annotations.sourceUid;
 const AGENT_A = { namespace: A_NS, destinationBasedMapping: "true", allowedNamespaces: ["team-x"], createNamespace: "true" };
 const AGENT_B = { namespace: "argocd", destinationBasedMapping: "true", allowedNamespaces: ["team-*"] };
 const PRINCIPAL = { destinationBasedMapping: "true", allowedNamespaces: ["team-*"] };

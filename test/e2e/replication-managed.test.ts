@@ -3,6 +3,7 @@
  * principal and a managed agent run in-process; every test asserts the final
  * state on both clusters.
  */
+import { Annotations } from "../../src/events/event-types.ts";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { newEvent, objectEvent } from "../../src/events/cloudevent.ts";
@@ -12,7 +13,7 @@ import { app, apps, eventually, MANAGED, pathOf, projects, startHarness, type Ha
 
 let h: Harness;
 const NS = "argocd";
-const SOURCE_UID = "argocd.argoproj.io/source-uid";
+const SOURCE_UID = Annotations.sourceUid;
 
 before(async () => {
   h = await startHarness();
