@@ -11,7 +11,8 @@
  *   3. sustained updates/s for one agent: --apps Applications exist on the
  *      agent; each is updated once on the control plane (--writers in
  *      parallel); measured from the first write until every update is
- *      visible on the agent
+ *      visible on the agent; compared with the control plane's write ceiling
+ *      (the same patches with nothing replicating, measured in the same run)
  *   3b. catch-up for one agent: the managed agent is stopped, every app
  *      changes, the agent reconnects; time until all changes are applied
  *      (the replication path alone, not bounded by this process's writes)
@@ -34,7 +35,6 @@ import { applications, ensureNamespace } from "../src/kube/crud.ts";
 import { applicationInformer, type Informer } from "../src/kube/informer.ts";
 import type { Application } from "../src/kube/resources.ts";
 import { configureLogging } from "../src/observability/log.ts";
-import { withConnectionReuse } from "../src/replication/kube-connections.ts";
 import { startKubeEnv, type KubeEnv } from "../test/support/kube-env.ts";
 import { freePort, ROOT, start, type Running } from "../test/support/processes.ts";
 
@@ -44,13 +44,13 @@ const { values: args } = parseArgs({
     apps: { type: "string", default: "1000" },
     samples: { type: "string", default: "100" },
     pace: { type: "string", default: "20" },
-    writers: { type: "string", default: "32" },
+    writers: { type: "string", default: "96" },
     out: { type: "string", default: join(ROOT, "bench/results") },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (args.help) {
-  process.stdout.write("node bench/replication.ts [--runs 2] [--apps 1000] [--samples 100] [--pace 20] [--writers 32] [--out bench/results]\n");
+  process.stdout.write("node bench/replication.ts [--runs 2] [--apps 1000] [--samples 100] [--pace 20] [--writers 96] [--out bench/results]\n");
   process.exit(0);
 }
 const RUNS = Number(args.runs);
@@ -303,6 +303,10 @@ interface RunFigures {
   /** Seconds to create APPS apps on the control plane and see them all on the agent. */
   bulkCreateS: number;
   updatesPerS: number;
+  /** The same APPS patches to the control plane with no principal or agent running: what this machine accepts at most. */
+  ceilingPerS: number;
+  /** updatesPerS / ceilingPerS, in percent. */
+  ofCeilingPct: number;
   updateWriteS: number;
   updateTotalS: number;
   /** Catch-up: seconds from the managed agent's reconnect until all APPS changes made while it was away are applied. */
@@ -330,8 +334,29 @@ async function paced<T>(n: number, perSecond: number, fn: (i: number) => Promise
   return Promise.all(out);
 }
 
+/**
+ * The control plane's write ceiling on this machine right now: APPS apps in a
+ * namespace nobody replicates, each patched once by the same writer pool,
+ * with no principal or agent running. Sustained replication can at best
+ * match it (every replicated update is this write plus the agent's).
+ */
+async function writeCeiling(s: Setup, prefix: string): Promise<number> {
+  const ns = "bench-ceiling";
+  await ensureNamespace(s.cp, ns);
+  const cpApps = applications(s.cp);
+  const names = Array.from({ length: APPS }, (_, i) => `${prefix}-ceiling-${i}`);
+  await pool(names, WRITERS, async (n) => void (await cpApps.create(appObject(n, ns, "v1"))));
+  const t0 = performance.now();
+  await pool(names, WRITERS, async (n) => void (await cpApps.patch(ns, n, { spec: { source: { path: "v2" } } })));
+  const perS = APPS / ((performance.now() - t0) / 1000);
+  await pool(names, WRITERS, async (n) => void (await cpApps.delete(ns, n).catch(() => undefined)));
+  return perS;
+}
+
 async function oneRun(s: Setup, run: number): Promise<RunFigures> {
   const prefix = `r${run}`;
+  process.stderr.write(`run ${run}: control-plane write ceiling\n`);
+  const ceilingPerS = await writeCeiling(s, prefix);
   const cpApps = applications(s.cp);
   const managedApps = applications(s.managed);
   const autoApps = applications(s.auto);
@@ -426,7 +451,7 @@ async function oneRun(s: Setup, run: number): Promise<RunFigures> {
       p2aP50: round(percentile(p2a, 50)), p2aP99: round(percentile(p2a, 99)),
       a2pP50: round(percentile(a2p, 50)), a2pP99: round(percentile(a2p, 99)),
       bulkCreateS: round(bulkCreateS, 2),
-      updatesPerS: round(APPS / updateTotalS, 0), updateWriteS: round(updateWriteS, 2), updateTotalS: round(updateTotalS, 2),
+      updatesPerS: round(APPS / updateTotalS, 0), ceilingPerS: round(ceilingPerS, 0), ofCeilingPct: round((100 * APPS) / updateTotalS / ceilingPerS, 0), updateWriteS: round(updateWriteS, 2), updateTotalS: round(updateTotalS, 2),
       catchupS: round(catchupS, 2), catchupPerS: round(APPS / catchupS, 0),
       resyncReadyS: round(resyncReadyS, 2), resyncReconnectS: round(resyncReconnectS, 2), resyncTotalS: round(resyncTotalS, 2), resyncApplyS: round(resyncTotalS - resyncReconnectS, 2), lostAfterResync,
       cpu: { updates: updateCpuS, catchup: catchupCpuS, resync: resyncCpuS },
@@ -451,7 +476,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), "bench-replication-"));
   try {
     // The bench's own writes reuse connections too: its write rate is not what is measured.
-    const cp = withConnectionReuse(createKubeClient(env.cluster("control-plane").kubeConfig));
+    const cp = createKubeClient(env.cluster("control-plane").kubeConfig);
     for (const ns of [MANAGED, AUTO]) await ensureNamespace(cp, ns);
     const lines: string[] = [];
     for (const a of [MANAGED, AUTO]) {
@@ -462,8 +487,8 @@ async function main(): Promise<void> {
     const s: Setup = {
       roles: new Map(),
       env, tmp, cp,
-      managed: withConnectionReuse(createKubeClient(env.cluster(MANAGED).kubeConfig)),
-      auto: withConnectionReuse(createKubeClient(env.cluster(AUTO).kubeConfig)),
+      managed: createKubeClient(env.cluster(MANAGED).kubeConfig),
+      auto: createKubeClient(env.cluster(AUTO).kubeConfig),
       grpcPort: await freePort(),
     };
     const runs: RunFigures[] = [];
@@ -478,6 +503,8 @@ async function main(): Promise<void> {
       [`bulk create of ${APPS} apps until all on the agent`, `${med("bulkCreateS")} s`, runs.map((x) => x.bulkCreateS).join(", ")],
       [`sustained updates, one agent (${APPS} updates until all visible)`, `${med("updatesPerS")} /s`, runs.map((x) => x.updatesPerS).join(", ")],
       ["  of which: writing the updates to the control plane", `${med("updateWriteS")} s`, runs.map((x) => x.updateWriteS).join(", ")],
+      [`  control-plane write ceiling: the same ${APPS} patches, nothing replicating`, `${med("ceilingPerS")} /s`, runs.map((x) => x.ceilingPerS).join(", ")],
+      ["  sustained replication as a share of that ceiling", `${med("ofCeilingPct")} %`, runs.map((x) => x.ofCeilingPct).join(", ")],
       [`catch-up, one agent: ${APPS} changes made while it was away, from reconnect until all applied`, `${med("catchupPerS")} /s`, runs.map((x) => x.catchupPerS).join(", ")],
       [`resync after principal restart: process start → ready`, `${med("resyncReadyS")} s`, runs.map((x) => x.resyncReadyS).join(", ")],
       ["resync after principal restart: process start → agent reconnected", `${med("resyncReconnectS")} s`, runs.map((x) => x.resyncReconnectS).join(", ")],

@@ -38,6 +38,7 @@ export function createAgentMetrics(registry: Registry, mode: string): AgentMetri
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
+  const errors = new Counter({ name: "agent_errors", help: "Events from the principal whose processing failed, by resource type", labelNames: ["resource_type"], registers: [registry] });
   const stat = (k: "sent" | "acked" | "resent" | "coalesced" | "discarded") => () => [[{}, conn?.writer.stats()[k] ?? 0] as [Record<string, string>, number]];
   const byType = (k: "sent" | "acked" | "resent" | "coalesced") => () =>
     [...(conn?.writer.statsByType() ?? [])].map(([type, c]): [Record<string, string>, number] => [{ event_type: type.split(".").pop() ?? type }, c[k]]);
@@ -68,7 +69,7 @@ export function createAgentMetrics(registry: Registry, mode: string): AgentMetri
       }
     },
     onEvent: (ev) => received.inc({ event_type: ev.type.split(".").pop() ?? ev.type, resource_type: ev.target }),
-    wrapHandler: (h) => timedHandler(h, processing, latency, { agent_mode: mode }),
+    wrapHandler: (h) => timedHandler(h, { processing, latency, errors, rejectedStatus: "discarded" }, { agent_mode: mode }),
     attach(c) {
       conn = c;
     },

@@ -80,6 +80,7 @@ function newReplication(cfg: AgentSettings, kube: KubeClient, writer: EventWrite
     allowedNamespaces: cfg.allowedNamespaces,
     ignoreUnmanagedApps: cfg.ignoreUnmanagedApps,
     adoptionPolicy: cfg.adoptionPolicy as "always" | "never",
+    bufferInformerEventIntervalMs: cfg.bufferInformerEventInterval,
   };
   try {
     return new AgentReplication(o);

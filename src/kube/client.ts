@@ -8,6 +8,7 @@
  */
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { getLogger } from "../observability/log.ts";
+import { connectionReusingConfig } from "./connections.ts";
 
 const log = getLogger("kube");
 
@@ -75,9 +76,13 @@ export function loadKubeConfig(opts: KubeClientOptions = {}): KubeConfig {
   return kc;
 }
 
-/** Builds the typed API clients from options or from an already loaded KubeConfig. */
+/**
+ * Builds the typed API clients from options or from an already loaded
+ * KubeConfig. Requests share connections (see connections.ts); the given
+ * KubeConfig itself is not modified.
+ */
 export function createKubeClient(source: KubeClientOptions | KubeConfig = {}): KubeClient {
-  const kubeConfig = source instanceof KubeConfig ? source : loadKubeConfig(source);
+  const kubeConfig = connectionReusingConfig(source instanceof KubeConfig ? source : loadKubeConfig(source));
   const client: KubeClient = {
     kubeConfig,
     core: kubeConfig.makeApiClient(CoreV1Api),

@@ -86,10 +86,19 @@ export interface ObjectList<T> {
 
 const mergePatchOptions = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
+/** Successful writes made through one client (metrics read them). */
+export interface WriteCounts {
+  created: number;
+  updated: number;
+  deleted: number;
+}
+
 /** CRUD on one namespaced argoproj.io custom resource kind. */
 export class CustomResourceClient<T extends KubeObject> {
   readonly kind: ResourceKind;
   private readonly kube: KubeClient;
+  /** Successful creates, updates (status and patches included) and deletes. */
+  readonly writes: WriteCounts = { created: 0, updated: 0, deleted: 0 };
 
   constructor(kube: KubeClient, kind: ResourceKind) {
     this.kube = kube;
@@ -130,14 +139,18 @@ export class CustomResourceClient<T extends KubeObject> {
   async create(obj: T): Promise<T> {
     const { namespace } = CustomResourceClient.nameOf(obj);
     const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
-    return (await this.kube.custom.createNamespacedCustomObject({ ...this.params(namespace), body })) as T;
+    const res = (await this.kube.custom.createNamespacedCustomObject({ ...this.params(namespace), body })) as T;
+    this.writes.created++;
+    return res;
   }
 
   /** Replaces the object; metadata.resourceVersion makes it conditional (409 if stale). */
   async update(obj: T): Promise<T> {
     const { namespace, name } = CustomResourceClient.nameOf(obj);
     const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
-    return (await this.kube.custom.replaceNamespacedCustomObject({ ...this.params(namespace), name, body })) as T;
+    const res = (await this.kube.custom.replaceNamespacedCustomObject({ ...this.params(namespace), name, body })) as T;
+    this.writes.updated++;
+    return res;
   }
 
   /**
@@ -153,6 +166,7 @@ export class CustomResourceClient<T extends KubeObject> {
       try {
         const res = (await this.kube.custom.replaceNamespacedCustomObjectStatus({ ...this.params(namespace), name, body })) as T;
         this.statusSubresource = true;
+        this.writes.updated++;
         return res;
       } catch (err) {
         if (!(await this.lacksStatusSubresource(err, namespace, name))) throw err;
@@ -173,10 +187,12 @@ export class CustomResourceClient<T extends KubeObject> {
 
   /** JSON merge patch (RFC 7386): objects merge, `null` deletes a field, arrays are replaced. */
   async patch(namespace: string, name: string, patch: Record<string, unknown>): Promise<T> {
-    return (await this.kube.custom.patchNamespacedCustomObject(
+    const res = (await this.kube.custom.patchNamespacedCustomObject(
       { ...this.params(namespace), name, body: patch },
       mergePatchOptions,
     )) as T;
+    this.writes.updated++;
+    return res;
   }
 
   /** JSON merge patch of .status (status subresource, or the object itself; see updateStatus). */
@@ -188,6 +204,7 @@ export class CustomResourceClient<T extends KubeObject> {
           mergePatchOptions,
         )) as T;
         this.statusSubresource = true;
+        this.writes.updated++;
         return res;
       } catch (err) {
         if (!(await this.lacksStatusSubresource(err, namespace, name))) throw err;
@@ -205,6 +222,7 @@ export class CustomResourceClient<T extends KubeObject> {
     try {
       const body = opts.uid ? { preconditions: { uid: opts.uid } } : undefined;
       await this.kube.custom.deleteNamespacedCustomObject({ ...this.params(namespace), name, body });
+      this.writes.deleted++;
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;

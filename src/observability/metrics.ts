@@ -71,24 +71,31 @@ export function propagationSeconds(ev: AgentEvent, now = Date.now()): number | u
   return Number.isFinite(t) ? Math.max(0, (now - t) / 1000) : undefined;
 }
 
-/** Wraps an event handler to time it and record propagation latency. */
+/**
+ * Times a handler into `processing` (status success / failure / the given
+ * rejected status), observes propagation latency, and counts failures into
+ * `errors` by resource type.
+ */
 export function timedHandler(
   handler: EventHandler,
-  processing: Histogram<string>,
-  latency: Histogram<string>,
+  m: { processing: Histogram<string>; latency: Histogram<string>; errors: Counter<string>; rejectedStatus: string },
   labels: Record<string, string>,
 ): EventHandler {
   return async (ev, payload) => {
     const started = performance.now();
     const resourceType = ev.target;
     const lat = propagationSeconds(ev);
-    if (lat !== undefined) latency.observe({ resource_type: resourceType }, lat);
+    if (lat !== undefined) m.latency.observe({ resource_type: resourceType }, lat);
+    const done = (status: string) => {
+      m.processing.observe({ ...labels, status, resource_type: resourceType }, (performance.now() - started) / 1000);
+      if (status === "failure") m.errors.inc({ resource_type: resourceType });
+    };
     try {
       const out = await handler(ev, payload);
-      processing.observe({ ...labels, status: out?.retryableFailure ? "failure" : "success", resource_type: resourceType }, (performance.now() - started) / 1000);
+      done(out?.retryableFailure || out?.failed ? "failure" : out?.rejected ? m.rejectedStatus : "success");
       return out;
     } catch (err) {
-      processing.observe({ ...labels, status: "failure", resource_type: resourceType }, (performance.now() - started) / 1000);
+      done("failure");
       throw err;
     }
   };

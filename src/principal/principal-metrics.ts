@@ -15,6 +15,7 @@ import { LATENCY_BUCKETS, pulledCounter, pulledGauge, timedHandler } from "../ob
 import type { AgentRecord } from "./agent-registry.ts";
 import { resyncStats } from "../replication/resync-stats.ts";
 import type { PrincipalServer } from "./server.ts";
+import type { WriteCounts } from "../kube/crud.ts";
 
 export interface PrincipalMetrics {
   registry: Registry;
@@ -27,6 +28,8 @@ export interface PrincipalMetrics {
   wrapHandler(factory: (rec: AgentRecord) => EventHandler): (rec: AgentRecord) => EventHandler;
   /** Starts reading connection and queue state from the server. */
   attach(server: PrincipalServer): void;
+  /** Starts reading the replication's write counts (principal_applications_* and principal_app_projects_*). */
+  attachWrites(read: () => { applications: WriteCounts; appProjects: WriteCounts }): void;
 }
 
 const shortType = (t: string) => t.split(".").pop() ?? t;
@@ -53,6 +56,18 @@ export function createPrincipalMetrics(registry: Registry): PrincipalMetrics {
     labelNames: ["resource_type"],
     buckets: LATENCY_BUCKETS,
     registers: [registry],
+  });
+  const errors = new Counter({ name: "principal_errors", help: "Events from agents whose processing failed, by resource type", labelNames: ["resource_type"], registers: [registry] });
+  let writes: (() => { applications: WriteCounts; appProjects: WriteCounts }) | undefined;
+  for (const [prefix, kind, what] of [["principal_applications", "applications", "Applications"], ["principal_app_projects", "appProjects", "AppProjects"]] as const) {
+    for (const action of ["created", "updated", "deleted"] as const) {
+      pulledCounter(registry, `${prefix}_${action}`, `${what} ${action} on the principal's cluster by replication`, [], () => [[{}, writes?.()[kind][action] ?? 0]]);
+    }
+  }
+  pulledGauge(registry, "principal_agent_avg_connection_time", "Average age in minutes of the live agent connections (computed at scrape time)", [], () => {
+    const live = records().flatMap((r) => (r.connection ? [r.connection.connectedAt.getTime()] : []));
+    const now = Date.now();
+    return [[{}, live.length ? live.reduce((sum, t) => sum + (now - t), 0) / live.length / 60_000 : 0]];
   });
   pulledGauge(registry, "argocd_principal_connected_agents", "Agents with a live event stream", [], () => [[{}, server?.registry.connected().length ?? 0]]);
   pulledGauge(registry, "argocd_principal_agent_connected", "1 while the agent has a live event stream", ["agent_name"], perAgent((r) => (r.connection ? 1 : 0)));
@@ -84,12 +99,15 @@ export function createPrincipalMetrics(registry: Registry): PrincipalMetrics {
       onPingViolation: () => pingViolations.inc(),
       onEvent: (agent, ev) => received.inc({ agent_name: agent, event_type: shortType(ev.type), resource_type: ev.target }),
     },
-    wrapHandler: (factory) => (rec) => timedHandler(factory(rec), processing, latency, { agent_name: rec.agent }),
+    wrapHandler: (factory) => (rec) => timedHandler(factory(rec), { processing, latency, errors, rejectedStatus: "not-allowed" }, { agent_name: rec.agent }),
     attach(s) {
       server = s;
       s.registry.on((what, rec) => {
         if (what === "connected") connections.inc({ agent_name: rec.agent });
       });
+    },
+    attachWrites(read) {
+      writes = read;
     },
   };
 }

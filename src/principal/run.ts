@@ -148,6 +148,7 @@ export async function startPrincipal(
     ...(replication ? { handler: metrics.wrapHandler((rec) => replication.handler(rec)) } : {}),
   });
   metrics.attach(server);
+  if (replication) metrics.attachWrites(() => replication.writes());
   try {
     if (replication && !(await waitForApiServer(kube(), signal))) throw new Error("aborted while waiting for the API server");
     await replication?.start(server.registry);

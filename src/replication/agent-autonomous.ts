@@ -11,14 +11,18 @@ import type { Application, KubeObject, LooseRecord } from "../kube/resources.ts"
 import { getLogger } from "../observability/log.ts";
 import type { HandlerOutcome } from "../transport/event-session.ts";
 import { send, type AgentContext } from "./agent-context.ts";
-import { errorText, isRetryable } from "./kube-errors.ts";
+import { errorText, failure, rejected } from "./kube-errors.ts";
 import { objectFromPayload, operationPhase, REFRESH_ANNOTATION, same, sourceUidOf } from "./objects.ts";
 
 const log = getLogger("replication");
 
+/** What the principal may ask of an autonomous agent's Applications. */
+const ACCEPTED: ReadonlySet<string> = new Set([EventTypes.specUpdate, EventTypes.setOperation, EventTypes.terminateOperation]);
+
 export async function handleAutonomousApp(ctx: AgentContext, ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
   const parsed = objectFromPayload<Application>(payload, false);
-  if (!parsed.ok) return log.warn("rejected Application event from principal", { event_type: ev.type, reason: parsed.error });
+  if (!parsed.ok) return rejected(log, "rejected Application event from principal", { event_type: ev.type, reason: parsed.error });
+  if (!ACCEPTED.has(ev.type)) return rejected(log, "Application event type not accepted by an autonomous agent", { event_type: ev.type });
   const remote = parsed.obj;
   const name = remote.metadata.name!;
   try {
@@ -39,13 +43,11 @@ export async function handleAutonomousApp(ctx: AgentContext, ev: AgentEvent, pay
         const state = cur.status?.["operationState"] as LooseRecord | undefined;
         if (!state || state["phase"] === "Terminating") return;
         await ctx.apps.updateStatus({ ...cur, status: { ...cur.status, operationState: { ...state, phase: "Terminating" } } });
-      } else {
-        log.warn("Application event type not accepted by an autonomous agent", { event_type: ev.type });
       }
     });
   } catch (err) {
     log.error("applying Application event failed", { event_type: ev.type, application: name, error: errorText(err) });
-    if (isRetryable(err)) return { retryableFailure: true };
+    return failure(err);
   }
 }
 
@@ -53,8 +55,10 @@ export async function handleAutonomousApp(ctx: AgentContext, ev: AgentEvent, pay
 export function autonomousHandlers<T extends KubeObject>(ctx: AgentContext, target: typeof EventTargets.application | typeof EventTargets.appProject) {
   return {
     onAdd: (o: T) => send(ctx, EventTypes.create, target, o),
-    onUpdate: (_old: T, o: T) => {
-      if (!ctx.selfWrites.isOwn(o)) send(ctx, EventTypes.specUpdate, target, o);
+    // A coalesced update (--buffer-informer-event-interval) may end on our own
+    // write while folding in someone else's: it is always sent.
+    onUpdate: (_old: T, o: T, coalesced?: boolean) => {
+      if (coalesced || !ctx.selfWrites.isOwn(o)) send(ctx, EventTypes.specUpdate, target, o);
     },
     onDelete: (o: T) => send(ctx, EventTypes.delete, target, o),
   };

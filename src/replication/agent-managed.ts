@@ -15,7 +15,7 @@ import { getLogger } from "../observability/log.ts";
 import type { HandlerOutcome } from "../transport/event-session.ts";
 import { cacheKey, principalSideNamespace, send, sendEvent, targetNamespace, type AdoptionPolicy, type AgentContext } from "./agent-context.ts";
 import { stale, withLatest } from "./latest.ts";
-import { errorText, isRetryable } from "./kube-errors.ts";
+import { errorText, failure, rejected } from "./kube-errors.ts";
 import {
   ADOPTION_POLICY_ANNOTATION, compact, freshCopy, LAST_APPLIED, MISMATCH_POLICY_ANNOTATION, NAMESPACE_REMAPPED, objectFromPayload, operationPhase, PRINCIPAL_UID,
   REFRESH_ANNOTATION, same, SOURCE_UID, sourceUidOf,
@@ -33,10 +33,10 @@ function localSpec(spec: LooseRecord): LooseRecord {
 
 export async function handleManagedApp(ctx: AgentContext, ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
   const parsed = objectFromPayload<Application>(payload, ev.type !== EventTypes.delete);
-  if (!parsed.ok) return log.warn("rejected Application event from principal", { event_type: ev.type, reason: parsed.error });
+  if (!parsed.ok) return rejected(log, "rejected Application event from principal", { event_type: ev.type, reason: parsed.error });
   const app = parsed.obj;
   const srcUid = sourceUidOf(app) ?? app.metadata.uid;
-  if (!srcUid) return log.warn("rejected Application event without uid", { event_type: ev.type, application: app.metadata.name });
+  if (!srcUid) return rejected(log, "rejected Application event without uid", { event_type: ev.type, application: app.metadata.name });
   const principalUid = extensionString(ev, Extensions.principalUid);
   if (principalUid) ctx.principalUid = principalUid;
   const target = targetNamespace(ctx, app.metadata.namespace);
@@ -52,11 +52,11 @@ export async function handleManagedApp(ctx: AgentContext, ev: AgentEvent, payloa
       case EventTypes.delete:
         return await deleteLocal(ctx, target.namespace, app.metadata.name!, srcUid);
       default:
-        log.warn("Application event type not accepted by a managed agent", { event_type: ev.type });
+        return rejected(log, "Application event type not accepted by a managed agent", { event_type: ev.type });
     }
   } catch (err) {
     log.error("applying Application event failed", { event_type: ev.type, application: `${target.namespace}/${app.metadata.name}`, error: errorText(err) });
-    if (isRetryable(err)) return { retryableFailure: true };
+    return failure(err);
   }
 }
 

@@ -10,7 +10,7 @@ import type { AppProject } from "../kube/resources.ts";
 import { getLogger } from "../observability/log.ts";
 import type { HandlerOutcome } from "../transport/event-session.ts";
 import { cacheKey, type AgentContext } from "./agent-context.ts";
-import { errorText, isRetryable } from "./kube-errors.ts";
+import { errorText, failure, rejected } from "./kube-errors.ts";
 import { compact, freshCopy, objectFromPayload, same, SOURCE_UID, sourceUidOf } from "./objects.ts";
 
 const log = getLogger("replication");
@@ -18,10 +18,10 @@ const KIND = "AppProject";
 
 export async function handleManagedProject(ctx: AgentContext, ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
   const parsed = objectFromPayload<AppProject>(payload, ev.type !== EventTypes.delete);
-  if (!parsed.ok) return log.warn("rejected AppProject event from principal", { event_type: ev.type, reason: parsed.error });
+  if (!parsed.ok) return rejected(log, "rejected AppProject event from principal", { event_type: ev.type, reason: parsed.error });
   const p = parsed.obj;
   const srcUid = sourceUidOf(p) ?? p.metadata.uid;
-  if (!srcUid) return log.warn("rejected AppProject event without uid", { appProject: p.metadata.name });
+  if (!srcUid) return rejected(log, "rejected AppProject event without uid", { appProject: p.metadata.name });
   const name = p.metadata.name!;
   const ns = ctx.namespace;
   try {
@@ -32,7 +32,7 @@ export async function handleManagedProject(ctx: AgentContext, ev: AgentEvent, pa
       await ctx.projects.delete(ns, name, { uid: cur.metadata.uid });
       return;
     }
-    if (ev.type !== EventTypes.create && ev.type !== EventTypes.specUpdate) return log.warn("unsupported AppProject event", { event_type: ev.type });
+    if (ev.type !== EventTypes.create && ev.type !== EventTypes.specUpdate) return rejected(log, "unsupported AppProject event", { event_type: ev.type });
     ctx.sourceSpecs.set(cacheKey(KIND, srcUid), structuredClone(p.spec));
     const annotations = { ...(p.metadata.annotations ?? {}), [SOURCE_UID]: srcUid };
     await retryOnConflict(async () => {
@@ -52,7 +52,7 @@ export async function handleManagedProject(ctx: AgentContext, ev: AgentEvent, pa
     });
   } catch (err) {
     log.error("applying AppProject event failed", { appProject: name, error: errorText(err) });
-    if (isRetryable(err)) return { retryableFailure: true };
+    return failure(err);
   }
 }
 

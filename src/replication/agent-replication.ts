@@ -23,10 +23,11 @@ import type { EventHandler, HandlerOutcome } from "../transport/event-session.ts
 import { autonomousHandlers, handleAutonomousApp } from "./agent-autonomous.ts";
 import type { AdoptionPolicy, AgentContext, RecreatePolicy } from "./agent-context.ts";
 import { namespaceMatcher } from "./namespace-match.ts";
-import { withConnectionReuse } from "./kube-connections.ts";
 import { handleManagedApp, onManagedAppAdded, onManagedAppDeleted, onManagedAppUpdated } from "./agent-managed.ts";
 import { handleManagedProject, onManagedProjectAdded, onManagedProjectDeleted, onManagedProjectUpdated } from "./agent-projects.ts";
 import { handleResyncEvent, startResync } from "./agent-resync.ts";
+import { rejected } from "./kube-errors.ts";
+import { UpdateThrottle, type ThrottledHandlers } from "./update-throttle.ts";
 import { SelfWrites, sourceUidOf, watchSelector } from "./objects.ts";
 
 const log = getLogger("replication");
@@ -51,6 +52,8 @@ export interface AgentReplicationOptions {
   ignoreUnmanagedApps?: boolean;
   /** --adoption-policy (default always). */
   adoptionPolicy?: AdoptionPolicy;
+  /** --buffer-informer-event-interval in ms (0: every Application update is handled at once). */
+  bufferInformerEventIntervalMs?: number;
 }
 
 /** Option combinations that cannot work; the message names the flags. */
@@ -71,6 +74,8 @@ export class AgentReplication {
   private resynced = false;
   private agentName = "";
   private timer: NodeJS.Timeout | undefined;
+  /** --buffer-informer-event-interval: Application updates, at most one per object per interval. */
+  throttle: UpdateThrottle<Application> | undefined;
 
   constructor(opts: AgentReplicationOptions) {
     if (!(opts.informerSyncTimeoutMs > 0)) throw new Error("--informer-sync-timeout must be greater than 0");
@@ -78,7 +83,7 @@ export class AgentReplication {
     if (problem) throw new Error(problem);
     this.opts = opts;
     const namespace = opts.namespace;
-    const kube = withConnectionReuse(opts.kube);
+    const kube = opts.kube;
     const labelSelector = watchSelector(opts.labelSelector);
     const destinationBased = opts.destinationBased ?? false;
     const allowedNamespaces = opts.allowedNamespaces ?? [];
@@ -115,11 +120,16 @@ export class AgentReplication {
   /** Starts the informers and waits for their first list. */
   async start(): Promise<void> {
     const ctx = this.ctx;
+    const appHandlers: ThrottledHandlers<Application> =
+      ctx.mode === "managed"
+        ? { onAdd: (a) => onManagedAppAdded(ctx, a), onUpdate: (o, a) => onManagedAppUpdated(ctx, o, a), onDelete: (a) => onManagedAppDeleted(ctx, a) }
+        : autonomousHandlers<Application>(ctx, EventTargets.application);
+    const bufferMs = this.opts.bufferInformerEventIntervalMs ?? 0;
+    if (bufferMs > 0) this.throttle = new UpdateThrottle(bufferMs, appHandlers);
+    ctx.appInformer.addHandlers(this.throttle?.handlers() ?? appHandlers);
     if (ctx.mode === "managed") {
-      ctx.appInformer.addHandlers({ onAdd: (a) => onManagedAppAdded(ctx, a), onUpdate: (o, a) => onManagedAppUpdated(ctx, o, a), onDelete: (a) => onManagedAppDeleted(ctx, a) });
       ctx.projectInformer.addHandlers({ onAdd: (p) => onManagedProjectAdded(ctx, p), onUpdate: (_o, p) => onManagedProjectUpdated(ctx, p), onDelete: (p) => onManagedProjectDeleted(ctx, p) });
     } else {
-      ctx.appInformer.addHandlers(autonomousHandlers<Application>(ctx, EventTargets.application));
       ctx.projectInformer.addHandlers(autonomousHandlers<AppProject>(ctx, EventTargets.appProject));
     }
     const signal = this.controller.signal;
@@ -164,7 +174,7 @@ export class AgentReplication {
         return ctx.mode === "managed" ? handleManagedApp(ctx, ev, payload) : handleAutonomousApp(ctx, ev, payload);
       case EventTargets.appProject:
         if (ctx.mode === "managed") return handleManagedProject(ctx, ev, payload);
-        return log.warn("AppProject events from the principal are refused in autonomous mode", { event_type: ev.type });
+        return rejected(log, "AppProject events from the principal are refused in autonomous mode", { event_type: ev.type });
       case EventTargets.resourceResync:
         return handleResyncEvent(ctx, this.agentName, ev, payload);
       default:
@@ -174,6 +184,7 @@ export class AgentReplication {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    this.throttle?.stop();
     this.controller.abort();
     await Promise.all(this.running);
   }

@@ -4,6 +4,7 @@
  * errors, timeouts and transport failures. Everything else is acked and logged.
  */
 import { apiStatusCode } from "../kube/crud.ts";
+import type { HandlerOutcome } from "../transport/event-session.ts";
 
 export function isRetryable(err: unknown): boolean {
   const code = apiStatusCode(err);
@@ -15,4 +16,18 @@ export function errorText(err: unknown): string {
   const e = err as { message?: string; body?: unknown };
   const body = typeof e.body === "string" ? e.body.slice(0, 300) : "";
   return `${e.message ?? String(err)}${body ? ` ${body}` : ""}`;
+}
+
+/** What a handler returns after `err`: a redelivery when retryable, otherwise an acked failure. */
+export function failure(err: unknown): HandlerOutcome {
+  return isRetryable(err) ? { retryableFailure: true } : { failed: true };
+}
+
+/** What a handler returns for an event it refuses (malformed, not allowed, unknown). */
+export const REJECTED: HandlerOutcome = Object.freeze({ rejected: true });
+
+/** Logs why an event is refused and returns REJECTED. */
+export function rejected(logger: { warn(msg: string, fields?: Record<string, unknown>): void }, msg: string, fields: Record<string, unknown>): HandlerOutcome {
+  logger.warn(msg, fields);
+  return REJECTED;
 }

@@ -13,6 +13,7 @@ import type { Application, AppProject, LooseRecord } from "../kube/resources.ts"
 import type { AgentRegistry } from "../principal/agent-registry.ts";
 import type { NamespaceMatcher } from "./namespace-match.ts";
 import type { SelfWrites } from "./objects.ts";
+import type { ClusterSecrets } from "./cluster-secrets.ts";
 
 export interface PrincipalContext {
   kube: KubeClient;
@@ -35,6 +36,8 @@ export interface PrincipalContext {
   destinationBased: boolean;
   /** Managed apps ("ns/name") → the agent they were last sent to (destination changes, redis proxy routing). */
   appAgents: Map<string, string>;
+  /** The agents' Argo CD cluster secrets (cluster names). */
+  clusters: ClusterSecrets;
 }
 
 /** Queues an event for an agent; the agent's writer holds it while it is disconnected. */

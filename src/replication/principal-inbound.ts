@@ -10,7 +10,7 @@ import type { Application, LooseRecord } from "../kube/resources.ts";
 import { getLogger } from "../observability/log.ts";
 import type { AgentRecord } from "../principal/agent-registry.ts";
 import type { HandlerOutcome } from "../transport/event-session.ts";
-import { errorText, isRetryable } from "./kube-errors.ts";
+import { errorText, failure, rejected } from "./kube-errors.ts";
 import { stale, withLatest } from "./latest.ts";
 import { compact, mergedOperation, objectFromPayload, REFRESH_ANNOTATION, same, SOURCE_UID, sourceUidOf } from "./objects.ts";
 import { agentForApp, keyOf, type PrincipalContext } from "./principal-context.ts";
@@ -23,14 +23,11 @@ export async function handleAppFromAgent(ctx: PrincipalContext, rec: AgentRecord
       return await markAgentError(ctx, rec, payload);
     } catch (err) {
       log.error("recording an agent error failed", { agent: rec.agent, error: errorText(err) });
-      return isRetryable(err) ? { retryableFailure: true } : undefined;
+      return failure(err);
     }
   }
   const parsed = objectFromPayload<Application>(payload, ev.type !== EventTypes.delete);
-  if (!parsed.ok) {
-    log.warn("rejected Application event from agent", { agent: rec.agent, event_type: ev.type, reason: parsed.error });
-    return;
-  }
+  if (!parsed.ok) return rejected(log, "rejected Application event from agent", { agent: rec.agent, event_type: ev.type, reason: parsed.error });
   const app = parsed.obj;
   try {
     if (rec.mode === "managed") {
@@ -40,10 +37,10 @@ export async function handleAppFromAgent(ctx: PrincipalContext, rec: AgentRecord
       if (ev.type === EventTypes.create || ev.type === EventTypes.specUpdate) return await upsertMirror(ctx, rec.agent, app);
       if (ev.type === EventTypes.delete) return await deleteMirror(ctx, rec.agent, app);
     }
-    log.warn("event type not accepted from this agent's mode", { agent: rec.agent, mode: rec.mode, event_type: ev.type });
+    return rejected(log, "event type not accepted from this agent's mode", { agent: rec.agent, mode: rec.mode, event_type: ev.type });
   } catch (err) {
     log.error("applying Application event failed", { agent: rec.agent, event_type: ev.type, application: app.metadata.name, error: errorText(err) });
-    if (isRetryable(err)) return { retryableFailure: true };
+    return failure(err);
   }
 }
 
@@ -132,10 +129,14 @@ export function prefixedProject(agent: string, project: unknown): string {
   return name;
 }
 
-/** The control-plane copy of an autonomous agent's app. */
-export function mirrorOf(agent: string, remote: Application): Application {
+/**
+ * The control-plane copy of an autonomous agent's app. Its destination is the
+ * agent's cluster as Argo CD names it (`clusterName`: the cluster secret's
+ * name, by default the agent name).
+ */
+export function mirrorOf(agent: string, remote: Application, clusterName = agent): Application {
   const annotations = { ...(remote.metadata.annotations ?? {}), [SOURCE_UID]: remote.metadata.uid ?? "" };
-  const dest: LooseRecord = { ...((remote.spec["destination"] as LooseRecord | undefined) ?? {}), name: agent };
+  const dest: LooseRecord = { ...((remote.spec["destination"] as LooseRecord | undefined) ?? {}), name: clusterName };
   delete dest["server"];
   return compact({
     metadata: compact({ name: remote.metadata.name, namespace: agent, labels: remote.metadata.labels, annotations }),
@@ -146,7 +147,7 @@ export function mirrorOf(agent: string, remote: Application): Application {
 
 async function upsertMirror(ctx: PrincipalContext, agent: string, remote: Application): Promise<void> {
   if (!remote.metadata.uid) throw new Error("Application from autonomous agent has no uid");
-  const want = mirrorOf(agent, remote);
+  const want = mirrorOf(agent, remote, ctx.clusters.clusterName(agent));
   const name = want.metadata.name!;
   const key = keyOf(agent, name);
   ctx.mirrorSpecs.set(key, structuredClone(want.spec));

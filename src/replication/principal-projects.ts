@@ -12,7 +12,7 @@ import type { AppProject, LooseRecord } from "../kube/resources.ts";
 import { getLogger } from "../observability/log.ts";
 import type { AgentRecord } from "../principal/agent-registry.ts";
 import type { HandlerOutcome } from "../transport/event-session.ts";
-import { errorText, isRetryable } from "./kube-errors.ts";
+import { errorText, failure, rejected } from "./kube-errors.ts";
 import { globMatch, namespaceMatcher } from "./namespace-match.ts";
 import { compact, freshCopy, objectFromPayload, same, SOURCE_UID, sourceUidOf } from "./objects.ts";
 import { keyOf, principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
@@ -158,16 +158,17 @@ export function projectMirrorOf(ctx: PrincipalContext, agent: string, remote: Ap
     spec: compact({
       ...remote.spec,
       sourceNamespaces: [agent],
-      destinations: destinations(remote).map((d) => compact({ ...d, name: agent, server: "*" })),
+      // The cluster's Argo CD name, as in the mirrored apps' destinations (upstream: the agent name).
+      destinations: destinations(remote).map((d) => compact({ ...d, name: ctx.clusters.clusterName(agent), server: "*" })),
       roles: roles?.map((r) => ({ ...r, policies: Array.isArray(r["policies"]) ? (r["policies"] as string[]).map((l) => rewritePolicy(l, agent, remote.metadata.name!, String(r["name"]))) : r["policies"] })),
     }),
   };
 }
 
 export async function handleProjectFromAgent(ctx: PrincipalContext, rec: AgentRecord, ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
-  if (rec.mode !== "autonomous") return log.warn("AppProject events are only accepted from autonomous agents", { agent: rec.agent, event_type: ev.type });
+  if (rec.mode !== "autonomous") return rejected(log, "AppProject events are only accepted from autonomous agents", { agent: rec.agent, event_type: ev.type });
   const parsed = objectFromPayload<AppProject>(payload, ev.type !== EventTypes.delete);
-  if (!parsed.ok) return log.warn("rejected AppProject event from agent", { agent: rec.agent, event_type: ev.type, reason: parsed.error });
+  if (!parsed.ok) return rejected(log, "rejected AppProject event from agent", { agent: rec.agent, event_type: ev.type, reason: parsed.error });
   const remote = parsed.obj;
   const name = `${rec.agent}-${remote.metadata.name}`;
   const key = keyOf(ctx.namespace, name);
@@ -182,7 +183,7 @@ export async function handleProjectFromAgent(ctx: PrincipalContext, rec: AgentRe
       });
       return;
     }
-    if (ev.type !== EventTypes.create && ev.type !== EventTypes.specUpdate) return log.warn("unsupported AppProject event", { agent: rec.agent, event_type: ev.type });
+    if (ev.type !== EventTypes.create && ev.type !== EventTypes.specUpdate) return rejected(log, "unsupported AppProject event", { agent: rec.agent, event_type: ev.type });
     const want = projectMirrorOf(ctx, rec.agent, remote);
     ctx.mirrorSpecs.set(key, structuredClone(want.spec));
     await retryOnConflict(async () => {
@@ -193,6 +194,6 @@ export async function handleProjectFromAgent(ctx: PrincipalContext, rec: AgentRe
     });
   } catch (err) {
     log.error("applying AppProject event failed", { agent: rec.agent, appProject: name, error: errorText(err) });
-    if (isRetryable(err)) return { retryableFailure: true };
+    return failure(err);
   }
 }

@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
 import { EventTargets } from "../events/event-types.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { applications, appProjects, isAlreadyExists } from "../kube/crud.ts";
+import { applications, appProjects, isAlreadyExists, type WriteCounts } from "../kube/crud.ts";
 import { applicationInformer, appProjectInformer } from "../kube/informer.ts";
 import { getLogger } from "../observability/log.ts";
 import type { AgentRecord, AgentRegistry } from "../principal/agent-registry.ts";
@@ -25,7 +25,7 @@ import { namespaceMatcher } from "./namespace-match.ts";
 import { SelfWrites, watchSelector } from "./objects.ts";
 import { agentForApp, type PrincipalContext } from "./principal-context.ts";
 import { EventProcessors } from "./event-processors.ts";
-import { withConnectionReuse } from "./kube-connections.ts";
+import { ClusterSecrets } from "./cluster-secrets.ts";
 import type { Application } from "../kube/resources.ts";
 import { handleAppFromAgent } from "./principal-inbound.ts";
 import { onAppAdded, onAppDeleted, onAppUpdated } from "./principal-outbound.ts";
@@ -101,6 +101,12 @@ export class PrincipalReplication {
     };
   }
 
+  /** Writes made to the principal's Applications and AppProjects (metrics); zero before start. */
+  writes(): { applications: WriteCounts; appProjects: WriteCounts } {
+    const none = { created: 0, updated: 0, deleted: 0 };
+    return { applications: this.ctx?.apps.writes ?? none, appProjects: this.ctx?.projects.writes ?? none };
+  }
+
   /** Slots in use and events waiting for one (diagnostics, tests). */
   processorStats(): { active: number; waiting: number } {
     return this.processors.stats();
@@ -108,7 +114,7 @@ export class PrincipalReplication {
 
   async start(registry: AgentRegistry): Promise<void> {
     const namespace = this.opts.namespace;
-    const kube = withConnectionReuse(this.opts.kube);
+    const kube = this.opts.kube;
     const signal = this.controller.signal;
     const principalUid = await loadPrincipalUid(kube, namespace);
     const allowed = namespaceMatcher(this.opts.allowedNamespaces);
@@ -138,13 +144,15 @@ export class PrincipalReplication {
       namespaceCreate: this.opts.namespaceCreate ?? { enable: false, pattern: undefined, labels: {} },
       destinationBased,
       appAgents: new Map(),
+      clusters: new ClusterSecrets(kube, namespace),
     };
     this.ctx = ctx;
     ctx.appInformer.addHandlers({ onAdd: (a) => onAppAdded(ctx, a), onUpdate: (o, a) => onAppUpdated(ctx, o, a), onDelete: (a) => onAppDeleted(ctx, a) });
     ctx.projectInformer.addHandlers({ onAdd: (p) => onProjectAdded(ctx, p), onUpdate: (o, p) => onProjectUpdated(ctx, o, p), onDelete: (p) => onProjectDeleted(ctx, p) });
-    this.running = [ctx.appInformer.run(signal), ctx.projectInformer.run(signal)];
+    const informers = [ctx.appInformer, ctx.projectInformer, ctx.clusters.informer];
+    this.running = informers.map((i) => i.run(signal));
     const timeout = AbortSignal.any([signal, AbortSignal.timeout(this.opts.informerSyncTimeoutMs ?? 60_000)]);
-    await Promise.all([ctx.appInformer.waitForSync(timeout), ctx.projectInformer.waitForSync(timeout)]);
+    await Promise.all(informers.map((i) => i.waitForSync(timeout)));
     registry.on((what, rec) => {
       if (what === "connected") this.onConnected(rec);
     });

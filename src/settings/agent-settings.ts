@@ -43,7 +43,7 @@ export const AGENT_SETTINGS = [
   s("enable-resource-proxy", "ENABLE_RESOURCE_PROXY", "resource-proxy.enable", "bool", "false", "Serve live-resource requests from the principal (upstream default: true)", { unsupported: notYet("the resource proxy") }),
   s("cache-refresh-interval", "CACHE_REFRESH_INTERVAL", undefined, "duration", "10s", "Interval of the managed-mode cache refresh", { unsupported: notYet("cluster cache info updates") }),
   s("informer-sync-timeout", "INFORMER_SYNC_TIMEOUT", "informer-sync-timeout", "duration", "10s", "How long to wait for informers to sync at start"),
-  s("buffer-informer-event-interval", "BUFFER_INFORMER_EVENT_INTERVAL", undefined, "duration", "0", "Debounce interval of Application update events (0: off)", { unsupported: notYet("debouncing of informer events") }),
+  s("buffer-informer-event-interval", "BUFFER_INFORMER_EVENT_INTERVAL", undefined, "duration", "0", "At most one Application update sent per Application per interval; later ones in the interval are folded into one sent when it ends (0: off)"),
   s("heartbeat-interval", "HEARTBEAT_INTERVAL", "heartbeat.interval", "duration", "0", "Interval of application-level heartbeats on the event stream; keep it below the mesh idle timeout (0: off)"),
   s("grpc-max-message-size", "GRPC_MAX_MESSAGE_SIZE", undefined, "int", "209715200", "Largest gRPC message sent or received, in bytes", { min: 1 }),
   s("otlp-address", "OTLP_ADDRESS", undefined, "string", "", "OpenTelemetry collector address (host:port) for traces", { unsupported: notYet("OpenTelemetry tracing") }),

@@ -15,7 +15,12 @@ const log = getLogger("grpc-event");
 
 /** What a handler reports; a retryable failure withholds the ack so the sender retries. */
 export interface HandlerOutcome {
+  /** Failed in a way worth a redelivery: no ack, the peer re-sends. */
   retryableFailure?: boolean;
+  /** Failed for good (acked, logged, counted as an error). */
+  failed?: boolean;
+  /** Refused: malformed, not allowed for this peer, or unknown (acked, logged). */
+  rejected?: boolean;
 }
 
 export type EventHandler = (ev: AgentEvent, payload: JsonObject | undefined) => Promise<HandlerOutcome | void>;

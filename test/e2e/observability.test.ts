@@ -12,7 +12,7 @@ import { createCa, issueCertificate } from "../../src/transport/certificates.ts"
 import { freePort, start, type Running } from "../support/processes.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
 import { createKubeClient } from "../../src/kube/client.ts";
-import { applications, ensureNamespace } from "../../src/kube/crud.ts";
+import { applications, appProjects, ensureNamespace } from "../../src/kube/crud.ts";
 
 let dir: string;
 let env: KubeEnv;
@@ -24,14 +24,18 @@ before(async () => {
   const srv = await issueCertificate(ca, { commonName: "principal", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], client: false });
   const files: Record<string, string> = { "ca.crt": ca.cert, "srv.crt": srv.cert, "srv.key": srv.key };
   // "argocd" is the principal's own namespace: authentication must refuse it.
-  for (const cn of ["agent-managed", "argocd"]) {
+  for (const cn of ["agent-managed", "argocd", "agent-auto", "agent-nons"]) {
     const c = await issueCertificate(ca, { commonName: cn, server: false });
     files[`${cn}.crt`] = c.cert;
     files[`${cn}.key`] = c.key;
   }
   for (const [n, v] of Object.entries(files)) writeFileSync(join(dir, n), v);
   env = await startKubeEnv({ clusters: ["control-plane", "agent-managed"] });
-  await ensureNamespace(createKubeClient({ kubeconfig: env.cluster("control-plane").kubeconfigPath }), "agent-managed");
+  const cp = createKubeClient({ kubeconfig: env.cluster("control-plane").kubeconfigPath });
+  await ensureNamespace(cp, "agent-managed");
+  await ensureNamespace(cp, "agent-auto"); // "agent-nons" deliberately has no namespace on the control plane
+  const wl = createKubeClient({ kubeconfig: env.cluster("agent-managed").kubeconfigPath });
+  for (const ns of ["auto", "nons"]) await ensureNamespace(wl, ns);
 });
 after(async () => {
   await Promise.all(running.map((p) => p.stop("SIGKILL")));
@@ -50,16 +54,16 @@ function principal(ports: Ports, extra: string[] = []): Running {
     "principal", "-n", "argocd", "--kubeconfig", env.cluster("control-plane").kubeconfigPath,
     "--listen-host", "127.0.0.1", "--listen-port", String(ports.grpc),
     "--tls-cert", join(dir, "srv.crt"), "--tls-key", join(dir, "srv.key"), "--root-ca-path", join(dir, "ca.crt"),
-    "--auth", "mtls:subject:^CN=([^,]+)", "--insecure-jwt-generate", "--allowed-namespaces", "agent-managed",
+    "--auth", "mtls:subject:^CN=([^,]+)", "--insecure-jwt-generate", "--allowed-namespaces", "agent-managed,agent-auto,agent-nons",
     "--healthz-port", String(ports.health), "--metrics-port", String(ports.metrics), ...extra,
   ]);
   running.push(p);
   return p;
 }
 
-function agent(cn: string, grpcPort: number, ports: Omit<Ports, "grpc">): Running {
+function agent(cn: string, grpcPort: number, ports: Omit<Ports, "grpc">, opts: { mode?: string; namespace?: string } = {}): Running {
   const p = start([
-    "agent", "-n", "argocd", "--agent-mode", "managed", "--kubeconfig", env.cluster("agent-managed").kubeconfigPath,
+    "agent", "-n", opts.namespace ?? "argocd", "--agent-mode", opts.mode ?? "managed", "--kubeconfig", env.cluster("agent-managed").kubeconfigPath,
     "--server-address", "127.0.0.1", "--server-port", String(grpcPort),
     "--creds", "mtls:any", "--root-ca-path", join(dir, "ca.crt"),
     "--tls-client-cert", join(dir, `${cn}.crt`), "--tls-client-key", join(dir, `${cn}.key`),
@@ -144,6 +148,50 @@ test("readiness, metrics after connect, auth failure and reconnect", async () =>
   await eventually("resync result counted", async () => (await metric(pp.metrics, "argocd_principal_resync_results_total", 'agent_name="agent-managed"')) >= 1);
   await a.stop();
   await p2.stop();
+});
+
+test("replication counters: Applications and AppProjects created, updated and deleted, errors, connection age", async () => {
+  const pp = await ports();
+  const p = principal(pp);
+  await p.waitFor(/principal started/, 30_000);
+  const ap = { health: await freePort(), metrics: await freePort() };
+  const a = agent("agent-auto", pp.grpc, ap, { mode: "autonomous", namespace: "auto" });
+  await eventually("agent ready", async () => (await status(ap.health, "/readyz")) === 200);
+  const wl = createKubeClient({ kubeconfig: env.cluster("agent-managed").kubeconfigPath });
+  const cp = createKubeClient({ kubeconfig: env.cluster("control-plane").kubeconfigPath });
+  const spec = (path: string) => ({ project: "default", source: { repoURL: "https://example.invalid/repo", path }, destination: { server: "https://kubernetes.default.svc", namespace: "x" } });
+  const count = (name: string) => metric(pp.metrics, name);
+  for (const n of ["principal_applications_created", "principal_applications_updated", "principal_applications_deleted", "principal_app_projects_created", "principal_errors"]) {
+    assert.equal(await count(n), 0, `${n} before any event`);
+  }
+
+  // An autonomous agent's Application: the principal creates, updates, then deletes its mirror.
+  await applications(wl).create({ metadata: { name: "counted", namespace: "auto" }, spec: spec("v1") } as never);
+  await eventually("mirror created and counted", async () => (await count("principal_applications_created")) === 1);
+  assert.ok(await applications(cp).get("agent-auto", "counted"), "the mirror exists");
+  await applications(wl).patch("auto", "counted", { spec: { source: { path: "v2" } } });
+  await eventually("mirror update counted", async () => (await count("principal_applications_updated")) >= 1);
+  await applications(wl).delete("auto", "counted");
+  await eventually("mirror deletion counted", async () => (await count("principal_applications_deleted")) === 1);
+  assert.equal(await applications(cp).get("agent-auto", "counted"), undefined);
+  await appProjects(wl).create({ metadata: { name: "team", namespace: "auto" }, spec: { sourceRepos: ["*"], destinations: [{ server: "*", namespace: "*" }] } } as never);
+  await eventually("project mirror counted", async () => (await count("principal_app_projects_created")) === 1);
+  assert.ok(await appProjects(cp).get("argocd", "agent-auto-team"), "the project mirror exists");
+  assert.ok((await count("principal_agent_avg_connection_time")) > 0, "a live connection has an age");
+  assert.equal(await count("principal_errors"), 0, "no failures so far");
+
+  // An agent whose namespace does not exist on the control plane: writing its mirror fails (404, not retried).
+  const bp = { health: await freePort(), metrics: await freePort() };
+  const b = agent("agent-nons", pp.grpc, bp, { mode: "autonomous", namespace: "nons" });
+  await eventually("second agent ready", async () => (await status(bp.health, "/readyz")) === 200);
+  await applications(wl).create({ metadata: { name: "homeless", namespace: "nons" }, spec: spec("v1") } as never);
+  await eventually("failure counted", async () => (await metric(pp.metrics, "principal_errors", 'resource_type="application"')) >= 1);
+  assert.ok((await metric(pp.metrics, "principal_event_processing_time_count", 'status="failure"')) >= 1);
+  assert.equal(await count("principal_applications_created"), 1, "the failed create is not counted as created");
+  await appProjects(wl).delete("auto", "team");
+  await b.stop();
+  await a.stop();
+  await p.stop();
 });
 
 test("the principal is alive but not ready while its informers cannot sync", async () => {

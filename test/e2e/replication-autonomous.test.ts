@@ -68,6 +68,29 @@ test("AppProjects of the autonomous agent are mirrored as <agent>-<name>", { tim
   assert.deepEqual(p.spec["destinations"], [{ name: AUTO, server: "*", namespace: "guestbook" }]);
 });
 
+test("with a cluster secret for the agent, mirrors name its cluster as destination", { timeout: 60_000 }, async () => {
+  // As argocd-agentctl creates it: cluster-<agent> in the principal namespace, cluster name in data.name.
+  const secret = await h.cp.core.createNamespacedSecret({
+    namespace: "argocd",
+    body: {
+      metadata: { name: `cluster-${AUTO}`, labels: { "argocd.argoproj.io/secret-type": "cluster", "argocd-agent.argoproj-labs.io/agent-name": AUTO } },
+      stringData: { name: "edge-cluster", server: `https://argocd-agent-resource-proxy:9090?agentName=${AUTO}` },
+    },
+  });
+  try {
+    await apps(h.auto).create(app("named", NS) as Application);
+    await eventually("mirror names the secret's cluster", async () => ((await mirror("named"))?.spec["destination"] as { name?: string } | undefined)?.name === "edge-cluster");
+    await projects(h.auto).create({ metadata: { name: "named-team", namespace: NS }, spec: { sourceRepos: ["*"], destinations: [{ server: "https://kubernetes.default.svc", namespace: "guestbook" }] } });
+    const p = await eventually("project mirrored", () => projects(h.cp).get("argocd", `${AUTO}-named-team`));
+    assert.deepEqual(p.spec["destinations"], [{ name: "edge-cluster", server: "*", namespace: "guestbook" }], "the project allows the apps' destination");
+    await apps(h.auto).delete(NS, "named");
+    await projects(h.auto).delete(NS, "named-team");
+    await eventually("mirrors deleted", async () => !(await mirror("named")) && !(await projects(h.cp).get("argocd", `${AUTO}-named-team`)));
+  } finally {
+    await h.cp.core.deleteNamespacedSecret({ namespace: "argocd", name: secret.metadata!.name! });
+  }
+});
+
 test("changes on the agent while the principal was down are reconciled after restart", { timeout: 90_000 }, async () => {
   await apps(h.auto).create(app("old", NS) as Application);
   await eventually("old mirrored", () => mirror("old"));

@@ -1,12 +1,12 @@
 /**
- * Replication's API clients reuse connections: one dispatcher per cluster,
+ * Kubernetes API clients reuse connections: one dispatcher per cluster,
  * user and TLS material, instead of client-node's one per request; the
  * original KubeConfig is untouched, and headers are still applied per request.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
-import { connectionReusingConfig, withConnectionReuse } from "../../src/replication/kube-connections.ts";
+import { connectionReusingConfig } from "../../src/kube/connections.ts";
 import { createKubeClient } from "../../src/kube/client.ts";
 
 function config(token = "t1"): KubeConfig {
@@ -52,11 +52,14 @@ test("different TLS material gets its own dispatcher", async () => {
   assert.equal((await dispatcherOf(reusing)).dispatcher, second);
 });
 
-test("withConnectionReuse keeps server and context, and wraps only once", () => {
-  const kube = createKubeClient(config());
-  const r = withConnectionReuse(kube);
-  assert.equal(r.server, kube.server);
-  assert.equal(r.context, kube.context);
-  assert.notEqual(r.kubeConfig, kube.kubeConfig);
-  assert.equal(withConnectionReuse(r), r);
+test("createKubeClient reuses connections and leaves the given KubeConfig alone", async () => {
+  const kc = config();
+  const kube = createKubeClient(kc);
+  assert.equal(kube.server, "https://127.0.0.1:6443");
+  assert.equal(kube.context, "x");
+  assert.notEqual(kube.kubeConfig, kc);
+  const a = await dispatcherOf(kube.kubeConfig);
+  assert.equal(a.dispatcher, (await dispatcherOf(kube.kubeConfig)).dispatcher);
+  assert.notEqual((await dispatcherOf(kc)).dispatcher, (await dispatcherOf(kc)).dispatcher, "the original still makes one per request");
+  assert.equal(createKubeClient(kube.kubeConfig).kubeConfig, kube.kubeConfig, "wrapped only once");
 });

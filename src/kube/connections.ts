@@ -1,30 +1,26 @@
 /**
- * Connection reuse for replication's API calls.
+ * Connection reuse for every Kubernetes API call (createKubeClient applies it).
  *
  * @kubernetes/client-node 2.x builds a new undici Agent for every request
  * (KubeConfig.applySecurityAuthentication → createDispatcher), so every GET,
- * PUT and watch opens a fresh TCP connection and does a full TLS handshake,
- * on our side and on the API server's. Replication makes one API call per
- * event, which made the handshake the largest CPU cost per replicated event
- * (bench/replication.ts: agent ≈ 7.5 ms CPU per update before, ≈ 3 ms after;
- * the API servers' CPU drops too).
+ * PUT and watch would open a fresh TCP connection and do a full TLS
+ * handshake, on our side and on the API server's. Replication makes one API
+ * call per event, which made the handshake the largest CPU cost per
+ * replicated event (bench/replication.ts: agent ≈ 7.5 ms CPU per update
+ * before, ≈ 3 ms after; the API servers' CPU drops too).
  *
- * `withConnectionReuse` returns a client whose KubeConfig inherits everything
- * from the given one (prototype delegation: same clusters, users, contexts,
+ * `connectionReusingConfig` returns a KubeConfig that inherits everything from
+ * the given one (prototype delegation: same clusters, users, contexts,
  * authenticators; the original is not modified) but hands out one dispatcher
  * per cluster, user and TLS material. Authentication headers are still
  * computed per request, so rotating tokens keep working; rotated client
  * certificate or CA files produce a new dispatcher because the material is
  * part of the key.
  *
- * This belongs in src/kube/client.ts (createKubeClient) for every caller; it
- * lives here because replication is where the per-event calls are.
- *
  * @example
- *   const kube = withConnectionReuse(createKubeClient({ kubeconfig }));
+ *   const kc = connectionReusingConfig(loadKubeConfig({ kubeconfig }));
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { createKubeClient, type KubeClient } from "../kube/client.ts";
 
 type CreateDispatcher = (cluster: unknown, agentOptions: Record<string, unknown>) => unknown;
 
@@ -66,11 +62,3 @@ export function connectionReusingConfig(kc: KubeConfig): KubeConfig {
   });
   return wrapped;
 }
-
-/** The same cluster and credentials as `kube`, with connection reuse. */
-export function withConnectionReuse(kube: KubeClient): KubeClient {
-  if ((kube.kubeConfig as unknown as Record<symbol, boolean>)[MARK]) return kube;
-  const client = createKubeClient(connectionReusingConfig(kube.kubeConfig));
-  return { ...kube, core: client.core, custom: client.custom, kubeConfig: client.kubeConfig };
-}
-
