@@ -289,7 +289,7 @@ async function startAgentProc(s: Setup, name: string, mode: "managed" | "autonom
   ], childEnv());
   s.roles.set(p.proc.pid!, `agent (${mode})`);
   agentHealthz.set(p, healthz);
-  await waitHttp(healthz, "/healthz", `agent ${name}`, p); // 200 only while connected
+  await waitHttp(healthz, "/readyz", `agent ${name}`, p); // 200 only while connected
   return p;
 }
 
@@ -429,9 +429,11 @@ async function oneRun(s: Setup, run: number): Promise<RunFigures> {
     const r0 = performance.now();
     principal = await startPrincipalProc(s);
     const resyncReadyS = (performance.now() - r0) / 1000;
-    await waitHttp(agentHealthz.get(agents[0]!)!, "/healthz", "agent reconnect", agents[0]!);
+    await waitHttp(agentHealthz.get(agents[0]!)!, "/readyz", "agent reconnect", agents[0]!);
     const resyncReconnectS = (performance.now() - r0) / 1000;
-    const resyncTotalS = (Math.max(...(await resynced)) - r0) / 1000;
+    const resyncTimes = (await resynced).map((t) => (t - r0) / 1000).sort((a, b) => a - b);
+    const resyncTotalS = resyncTimes.at(-1)!;
+    process.stderr.write(`run ${run}: resync arrivals after start: p50 ${round(percentile(resyncTimes, 50), 2)} s, p90 ${round(percentile(resyncTimes, 90), 2)} s, p99 ${round(percentile(resyncTimes, 99), 2)} s, last 5 ${resyncTimes.slice(-5).map((x) => round(x, 2)).join(" ")} s\n`);
     const resyncCpuS = cpuDelta(cpuR0, cpuByRole(s.roles));
     await sleep(1000);
     const lostAfterResync = before - onAgent.count((a) => a.metadata.name!.startsWith(`${prefix}-bulk-`));

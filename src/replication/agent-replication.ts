@@ -27,6 +27,7 @@ import { handleManagedApp, onManagedAppAdded, onManagedAppDeleted, onManagedAppU
 import { handleManagedProject, onManagedProjectAdded, onManagedProjectDeleted, onManagedProjectUpdated } from "./agent-projects.ts";
 import { handleResyncEvent, startResync } from "./agent-resync.ts";
 import { rejected } from "./kube-errors.ts";
+import { EventProcessors } from "./event-processors.ts";
 import { UpdateThrottle, type ThrottledHandlers } from "./update-throttle.ts";
 import { SelfWrites, sourceUidOf, watchSelector } from "./objects.ts";
 
@@ -65,6 +66,9 @@ export function agentReplicationConfigError(o: Pick<AgentReplicationOptions, "mo
   if (o.ignoreUnmanagedApps && o.mode === "autonomous") return "--ignore-unmanaged-apps only applies to managed agents (an autonomous agent's own apps carry no source UID)";
   return undefined;
 }
+
+/** How many events from the principal the agent applies at once (see AgentReplication.processors). */
+export const AGENT_EVENT_PROCESSORS = 64;
 
 export class AgentReplication {
   readonly ctx: AgentContext;
@@ -165,7 +169,16 @@ export class AgentReplication {
     startResync(this.ctx);
   }
 
-  readonly handler: EventHandler = (ev, payload) => this.handle(ev, payload);
+  /**
+   * Events being applied at once, across resources (each resource's events
+   * stay in order). Unbounded, a burst (reconnect, resync) started one API
+   * request per event at once: a TLS connection each and all 1,000 writes
+   * landing together after seconds (bench/replication.ts); upstream applies
+   * one event at a time.
+   */
+  private readonly processors = new EventProcessors(AGENT_EVENT_PROCESSORS);
+
+  readonly handler: EventHandler = (ev, payload) => this.processors.run("principal", () => this.handle(ev, payload));
 
   private async handle(ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
     const ctx = this.ctx;

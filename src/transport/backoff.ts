@@ -1,7 +1,10 @@
 /**
  * Reconnect delays: exponential backoff with full jitter (a random wait in
  * [0, min(cap, base·factorⁿ)]), so a fleet of agents does not reconnect in
- * lockstep after a principal restart. Upstream waits 1 s ×1.2 without jitter.
+ * lockstep after a principal restart. Upstream waits 1 s ×1.2 without jitter;
+ * we grow as slowly (×1.2): with doubling, an agent whose principal was down
+ * for 5 s waited up to 16 s more after it was back (bench/replication.ts
+ * caught a 12.5 s wait), with ×1.2 the ceiling at that point is about 3 s.
  */
 export interface BackoffOptions {
   baseMs: number;
@@ -10,7 +13,7 @@ export interface BackoffOptions {
   random?: () => number;
 }
 
-export const RECONNECT_BACKOFF: BackoffOptions = { baseMs: 1000, capMs: 30_000, factor: 2 };
+export const RECONNECT_BACKOFF: BackoffOptions = { baseMs: 1000, capMs: 30_000, factor: 1.2 };
 
 export class FullJitterBackoff {
   private attempt = 0;
