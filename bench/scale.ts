@@ -30,6 +30,7 @@ import { Replication, replicationAvailable } from "./scale/replication.ts";
 import { writeResults, type RunResult } from "./scale/report.ts";
 import { burstAgentToPrincipal, burstPrincipalToAgents, burstProjectFanout, heartbeatCpu, idleMemory, restart, type Ctx, type LoadgenLag } from "./scale/scenarios.ts";
 import { round } from "./scale/stats.ts";
+import { RECONNECT_BACKOFF } from "../src/transport/backoff.ts";
 
 const ALL = ["idle", "cpu", "burst", "fanout", "restart", "restart-never-reset"] as const;
 
@@ -180,7 +181,8 @@ try {
     replication ? burstPrincipalToAgents(ctx, options.burstEvents, 120_000) : burstAgentToPrincipal(ctx, options.burstEvents, 60_000));
   run.fanout = replication ? await scenario("fanout", () => burstProjectFanout(ctx, options.fanoutProjects, 120_000)) : undefined;
   run.restart = await scenario("restart", async () => {
-    const r = await restart(ctx, "reconnect backoff reset once connected (full jitter, 1 s ×2, cap 30 s)", 120_000);
+    const b = RECONNECT_BACKOFF;
+    const r = await restart(ctx, `reconnect backoff reset once connected (full jitter, ${b.baseMs / 1000} s ×${b.factor}, cap ${b.capMs / 1000} s)`, 120_000);
     r.backoff = "on-connect";
     return r;
   });
@@ -188,7 +190,9 @@ try {
     // As if every agent had already lived through 5 disconnects with a backoff that is never reset.
     for (const a of fleet.agents) a.setBackoff("never", 5);
     try {
-      const r = await restart(ctx, "backoff never reset, 5 earlier disconnects (every wait drawn from [0, 30 s))", 120_000);
+      const b = RECONNECT_BACKOFF;
+      const ceiling = Math.min(b.capMs, b.baseMs * b.factor ** 5) / 1000;
+      const r = await restart(ctx, `backoff never reset, 5 earlier disconnects (first wait drawn from [0, ${round(ceiling, 2)} s))`, 120_000);
       r.backoff = "never";
       return r;
     } finally {
