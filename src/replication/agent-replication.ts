@@ -172,9 +172,8 @@ export class AgentReplication {
   /**
    * Events being applied at once, across resources (each resource's events
    * stay in order). Unbounded, a burst (reconnect, resync) started one API
-   * request per event at once: a TLS connection each and all 1,000 writes
-   * landing together after seconds (bench/replication.ts); upstream applies
-   * one event at a time.
+   * request per event at once, and all 1,000 writes landed together after
+   * seconds (bench/replication.ts); upstream applies one event at a time.
    */
   private readonly processors = new EventProcessors(AGENT_EVENT_PROCESSORS);
 

@@ -12,7 +12,7 @@
  *
  * @example
  *   const clusters = new ClusterSecrets(kube, "argocd");
- *   void clusters.run(signal); await clusters.waitForSync(signal);
+ *   void clusters.informer.run(signal); await clusters.informer.waitForSync(signal);
  *   clusters.clusterName("agent-a"); // "agent-a" unless its secret says otherwise
  */
 import type { KubeClient } from "../kube/client.ts";
@@ -42,14 +42,30 @@ export function clusterNameOfSecret(s: Secret): string | undefined {
 
 const created = (s: Secret): string => `${s.metadata.creationTimestamp ?? ""}\u0000${s.metadata.name ?? ""}`;
 
-/** An agent's cluster secrets, oldest first (the first is the one that counts). */
+/** Cluster secrets grouped by agent, each group oldest first (the first is the one that counts). */
+export function clusterSecretsByAgent(secrets: readonly Secret[]): Map<string, Secret[]> {
+  const byAgent = new Map<string, Secret[]>();
+  for (const s of secrets) {
+    const agent = agentOfSecret(s);
+    if (agent === undefined) continue;
+    const group = byAgent.get(agent);
+    if (group) group.push(s);
+    else byAgent.set(agent, [s]);
+  }
+  for (const group of byAgent.values()) group.sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
+  return byAgent;
+}
+
+/** One agent's cluster secrets, oldest first. */
 export function clusterSecretsOf(secrets: readonly Secret[], agent: string): Secret[] {
-  return secrets.filter((s) => agentOfSecret(s) === agent).sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
+  return clusterSecretsByAgent(secrets).get(agent) ?? [];
 }
 
 export class ClusterSecrets {
   readonly informer: Informer<Secret>;
   private readonly warned = new Set<string>();
+  /** Agent → cluster name, rebuilt on first use after any secret changes (lookups happen per mirrored event). */
+  private names: Map<string, string> | undefined;
 
   constructor(kube: KubeClient, namespace: string) {
     this.informer = secretInformer(kube, {
@@ -57,24 +73,29 @@ export class ClusterSecrets {
       labelSelector: `${CLUSTER_SECRET_TYPE_LABEL}=cluster,${AGENT_NAME_LABEL}`,
       filter: (s) => agentOfSecret(s) !== undefined,
     });
+    const changed = () => (this.names = undefined);
+    this.informer.addHandlers({ onAdd: changed, onUpdate: changed, onDelete: changed });
   }
 
-  /** The secret Argo CD uses for this agent's cluster: the oldest one carrying its label. */
-  secretFor(agent: string): Secret | undefined {
-    const mine = clusterSecretsOf(this.informer.list(), agent);
-    if (mine.length > 1) {
-      const key = mine.map((s) => s.metadata.name).join(",");
-      if (!this.warned.has(key)) {
-        this.warned.add(key);
-        log.error("more than one cluster secret for an agent; using the oldest", { agent, secrets: key, using: mine[0]!.metadata.name });
-      }
-    }
-    return mine[0];
-  }
-
-  /** The destination name of this agent's cluster: its secret's `name`, else the agent name. */
+  /** The destination name of this agent's cluster: its (oldest) secret's `name`, else the agent name. */
   clusterName(agent: string): string {
-    const s = this.secretFor(agent);
-    return (s && clusterNameOfSecret(s)) || agent;
+    this.names ??= this.index();
+    return this.names.get(agent) ?? agent;
+  }
+
+  private index(): Map<string, string> {
+    const names = new Map<string, string>();
+    for (const [agent, mine] of clusterSecretsByAgent(this.informer.list())) {
+      if (mine.length > 1) {
+        const key = mine.map((s) => s.metadata.name).join(",");
+        if (!this.warned.has(key)) {
+          this.warned.add(key);
+          log.error("more than one cluster secret for an agent; using the oldest", { agent, secrets: key, using: mine[0]!.metadata.name });
+        }
+      }
+      const name = clusterNameOfSecret(mine[0]!);
+      if (name) names.set(agent, name);
+    }
+    return names;
   }
 }

@@ -24,7 +24,7 @@ export function failure(err: unknown): HandlerOutcome {
 }
 
 /** What a handler returns for an event it refuses (malformed, not allowed, unknown). */
-export const REJECTED: HandlerOutcome = Object.freeze({ rejected: true });
+const REJECTED: HandlerOutcome = Object.freeze({ rejected: true });
 
 /** Logs why an event is refused and returns REJECTED. */
 export function rejected(logger: { warn(msg: string, fields?: Record<string, unknown>): void }, msg: string, fields: Record<string, unknown>): HandlerOutcome {

@@ -153,13 +153,14 @@ export function projectMirrorOf(ctx: PrincipalContext, agent: string, remote: Ap
   const name = `${agent}-${remote.metadata.name}`;
   if (name.length > 253) throw new Error(`project name ${name} is longer than 253 characters`);
   const roles = Array.isArray(remote.spec["roles"]) ? (remote.spec["roles"] as LooseRecord[]) : undefined;
+  const cluster = ctx.clusters.clusterName(agent);
   return {
     metadata: compact({ name, namespace: ctx.namespace, labels: remote.metadata.labels, annotations: { ...(remote.metadata.annotations ?? {}), [SOURCE_UID]: remote.metadata.uid ?? "" } }),
     spec: compact({
       ...remote.spec,
       sourceNamespaces: [agent],
       // The cluster's Argo CD name, as in the mirrored apps' destinations (upstream: the agent name).
-      destinations: destinations(remote).map((d) => compact({ ...d, name: ctx.clusters.clusterName(agent), server: "*" })),
+      destinations: destinations(remote).map((d) => compact({ ...d, name: cluster, server: "*" })),
       roles: roles?.map((r) => ({ ...r, policies: Array.isArray(r["policies"]) ? (r["policies"] as string[]).map((l) => rewritePolicy(l, agent, remote.metadata.name!, String(r["name"]))) : r["policies"] })),
     }),
   };
