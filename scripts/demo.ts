@@ -1,39 +1,32 @@
-// The main job for a new user (`npm run demo`): three local Kubernetes API
-// servers (control plane, a managed workload cluster, an autonomous one), a
-// principal and two agents over mutual TLS, sample Applications and an
-// AppProject, and a live table of what each side sees. Ctrl-C tears it all down.
+// The main job for a new user (`npm run demo`): three local Kubernetes API servers (the hub
+// "control-plane", a managed workload cluster, an autonomous one), real Argo CD v3.5.1 on each
+// (argocd-server at the hub; repo-server + application-controller on the workload clusters,
+// built by scripts/setup-argocd.sh), a local git repository, our principal and two agents over
+// mutual TLS, sample Applications, and a live table of what each side sees: Argo CD's own
+// sync/health/revision, and what argocd-server at the hub reports. Ctrl-C tears it all down.
 // Options: --once (print a few tables and exit, for CI), --seconds N.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// Example: npm run demo -- --once --seconds 40
 import { setTimeout as sleep } from "node:timers/promises";
-import { startKubeEnv, type KubeClusterHandle } from "../test/support/kube-env.ts";
-import { freePort, start, type Running } from "../test/support/processes.ts";
-import { createCa, issueCertificate } from "../src/transport/certificates.ts";
-import { createKubeClient } from "../src/kube/client.ts";
-import { applications, appProjects, ensureNamespace } from "../src/kube/crud.ts";
+import { applications } from "../src/kube/crud.ts";
 import type { Application } from "../src/kube/resources.ts";
+import { ARGOCD_NS } from "../test/support/argocd.ts";
+import { autonomousApp, HUB, managedApp, startArgoCdEnv, statusOf, type ArgoCdEnv } from "../test/support/argocd-env.ts";
 
 const args = process.argv.slice(2);
 const once = args.includes("--once");
-const seconds = Number(args[args.indexOf("--seconds") + 1]) || (once ? 30 : Infinity);
+const seconds = Number(args[args.indexOf("--seconds") + 1]) || (once ? 40 : Infinity);
 const say = (s: string) => process.stdout.write(s + "\n");
 
 const MANAGED = "agent-managed";
 const AUTONOMOUS = "agent-autonomous";
 
-say("starting etcd and three kube-apiservers (control-plane, agent-managed, agent-autonomous)…");
-const env = await startKubeEnv({ clusters: ["control-plane", MANAGED, AUTONOMOUS], namespaces: ["argocd"] });
-const dir = mkdtempSync(join(tmpdir(), "argocd-agent-demo-"));
-const procs: Running[] = [];
+let env: ArgoCdEnv | undefined;
 let stopping = false;
 async function teardown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     say("\ntearing down…");
-    await Promise.all(procs.map((p) => p.stop()));
-    await env.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await env?.stop();
   }
   process.exit(code);
 }
@@ -41,140 +34,67 @@ process.on("SIGINT", () => void teardown(0));
 process.on("SIGTERM", () => void teardown(0));
 
 try {
-  // A private PKI: the principal's server certificate and one client certificate per agent.
-  const ca = await createCa("argocd-agent-demo-ca");
-  const files: Record<string, string> = { "ca.crt": ca.cert };
-  const srv = await issueCertificate(ca, { commonName: "principal", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], client: false });
-  Object.assign(files, { "principal.crt": srv.cert, "principal.key": srv.key });
-  for (const agent of [MANAGED, AUTONOMOUS]) {
-    const c = await issueCertificate(ca, { commonName: agent, server: false });
-    Object.assign(files, { [`${agent}.crt`]: c.cert, [`${agent}.key`]: c.key });
-  }
-  for (const [name, pem] of Object.entries(files)) writeFileSync(join(dir, name), pem);
-
-  const cp = env.cluster("control-plane");
-  const cpKube = createKubeClient({ kubeconfig: cp.kubeconfigPath });
-  // On the control plane each agent's Applications live in a namespace named after the agent.
-  for (const agent of [MANAGED, AUTONOMOUS]) await ensureNamespace(cpKube, agent);
-
-  const grpcPort = await freePort();
-  const principal = start([
-    "principal", "-n", "argocd", "--kubeconfig", cp.kubeconfigPath,
-    "--listen-host", "127.0.0.1", "--listen-port", String(grpcPort),
-    "--tls-cert", join(dir, "principal.crt"), "--tls-key", join(dir, "principal.key"), "--root-ca-path", join(dir, "ca.crt"),
-    "--auth", "mtls:subject:CN=([^,]+)", "--insecure-jwt-generate",
-    "--allowed-namespaces", `${MANAGED},${AUTONOMOUS}`,
-    "--healthz-port", String(await freePort()), "--metrics-port", "0",
-  ]);
-  procs.push(principal);
-  await principal.waitFor(/principal started/, 30_000);
-  say(`principal listening on 127.0.0.1:${grpcPort} (mTLS, identity from the client certificate's CN)`);
-
-  const agentHealth: Record<string, number> = {};
-  for (const [agent, mode] of [[MANAGED, "managed"], [AUTONOMOUS, "autonomous"]] as const) {
-    agentHealth[agent] = await freePort();
-    const p = start([
-      "agent", "-n", "argocd", "--agent-mode", mode, "--kubeconfig", env.cluster(agent).kubeconfigPath,
-      "--server-address", "127.0.0.1", "--server-port", String(grpcPort),
-      "--creds", "mtls:any", "--root-ca-path", join(dir, "ca.crt"),
-      "--tls-client-cert", join(dir, `${agent}.crt`), "--tls-client-key", join(dir, `${agent}.key`),
-      "--heartbeat-interval", "10s", "--healthz-port", String(agentHealth[agent]), "--metrics-port", "0",
-    ]);
-    procs.push(p);
-  }
-
-  await createSamples(cp, env.cluster(AUTONOMOUS));
+  env = await startArgoCdEnv({ managed: [MANAGED], autonomous: [AUTONOMOUS], appResyncSeconds: 20, log: say });
+  say(`argocd-server ${await env.api.version()} at ${env.api.url} (user admin)`);
+  await createSamples(env);
   say("sample Applications created; press Ctrl-C to stop\n");
 
   const until = Date.now() + seconds * 1000;
+  let syncRequested = false;
   while (Date.now() < until) {
-    await playArgoCdController([env.cluster(MANAGED), env.cluster(AUTONOMOUS)]);
-    await printTable(cp, env.cluster(MANAGED), env.cluster(AUTONOMOUS), agentHealth);
-    await sleep(2000);
+    await printTable(env);
+    // "kustomized" has no automated sync: ask argocd-server at the hub once it is known there.
+    if (!syncRequested && statusOf(await applications(env.hubKube).get(MANAGED, "kustomized")).sync === "OutOfSync") {
+      await env.api.sync("kustomized", MANAGED);
+      syncRequested = true;
+      say(`requested a sync of ${MANAGED}/kustomized through argocd-server at the hub (as \`argocd app sync\` does)`);
+    }
+    await sleep(3000);
   }
   await teardown(0);
 } catch (err) {
   process.stderr.write(`demo failed: ${(err as Error).stack ?? String(err)}\n`);
-  for (const p of procs) process.stderr.write(p.output().split("\n").slice(-15).join("\n") + "\n");
+  if (env) process.stderr.write(env.logs() + "\n");
   await teardown(1);
 }
 
-function sampleApp(name: string, namespace: string, project = "default"): Application {
-  return {
-    apiVersion: "argoproj.io/v1alpha1",
-    kind: "Application",
-    metadata: { name, namespace },
-    spec: {
-      project,
-      source: { repoURL: "https://github.com/argoproj/argocd-example-apps", path: name, targetRevision: "HEAD" },
-      destination: { server: "https://kubernetes.default.svc", namespace: name },
-    },
-  } as Application;
+async function createSamples(e: ArgoCdEnv): Promise<void> {
+  // Managed: created at the hub in the agent's namespace, replicated down, synced there.
+  await applications(e.hubKube).create(managedApp("guestbook", MANAGED, e.git.url, "guestbook"));
+  await applications(e.hubKube).create(managedApp("kustomized", MANAGED, e.git.url, "kustomized", false));
+  // Autonomous: created on the workload cluster, synced there, mirrored up.
+  await applications(e.kubeOf(AUTONOMOUS)).create(autonomousApp("auto-guestbook", e.git.url, "guestbook"));
 }
 
-async function createSamples(cp: KubeClusterHandle, autonomous: KubeClusterHandle): Promise<void> {
-  const cpKube = createKubeClient({ kubeconfig: cp.kubeconfigPath });
-  await appProjects(cpKube).create({
-    apiVersion: "argoproj.io/v1alpha1",
-    kind: "AppProject",
-    metadata: { name: "default", namespace: "argocd" },
-    spec: { sourceRepos: ["*"], destinations: [{ namespace: "*", server: "*" }] },
-  } as never);
-  // Managed: created on the control plane in the agent's namespace, replicated down.
-  for (const name of ["guestbook", "helm-guestbook"]) await applications(cpKube).create(sampleApp(name, MANAGED));
-  // Autonomous: created on the workload cluster, mirrored up.
-  const auKube = createKubeClient({ kubeconfig: autonomous.kubeconfigPath });
-  await appProjects(auKube).create({
-    apiVersion: "argoproj.io/v1alpha1",
-    kind: "AppProject",
-    metadata: { name: "default", namespace: "argocd" },
-    spec: { sourceRepos: ["*"], destinations: [{ namespace: "*", server: "*" }] },
-  } as never);
-  await applications(auKube).create(sampleApp("kustomize-guestbook", "argocd"));
-}
-
-/**
- * There is no Argo CD here, so the demo plays its application controller on
- * the workload clusters: it marks each Application synced and healthy, and the
- * agents carry that status back to the control plane.
- */
-async function playArgoCdController(clusters: KubeClusterHandle[]): Promise<void> {
-  for (const c of clusters) {
-    const apps = applications(createKubeClient({ kubeconfig: c.kubeconfigPath }));
-    const items = await apps.list("argocd").then((l) => l.items, () => [] as Application[]);
-    for (const app of items) {
-      if ((app.status as { sync?: unknown } | undefined)?.sync) continue;
-      await apps
-        .patchStatus("argocd", app.metadata.name!, { status: { sync: { status: "Synced" }, health: { status: "Healthy" } } })
-        .catch(() => undefined);
-    }
-  }
-}
-
-async function printTable(cp: KubeClusterHandle, managed: KubeClusterHandle, autonomous: KubeClusterHandle, health: Record<string, number>): Promise<void> {
+async function printTable(e: ArgoCdEnv): Promise<void> {
   // An API server answers 429 for a moment after CRDs are installed; show that instead of failing.
-  const list = async (c: KubeClusterHandle, ns?: string) =>
-    applications(createKubeClient({ kubeconfig: c.kubeconfigPath }))
+  const list = async (cluster: string, ns?: string) =>
+    applications(e.kubeOf(cluster))
       .list(ns)
       .then((l) => l.items)
       .catch((err: Error) => {
-        say(`(${c.name}: ${err.message.split("\n")[0]})`);
+        say(`(${cluster}: ${err.message.split("\n")[0]})`);
         return [] as Application[];
       });
-  const rows: string[][] = [["cluster", "namespace", "application", "project", "sync", "health", "source-uid"]];
-  for (const [label, c, ns] of [["control-plane", cp, undefined], [MANAGED, managed, "argocd"], [AUTONOMOUS, autonomous, "argocd"]] as const) {
-    for (const app of await list(c, ns)) {
-      const spec = app.spec as { project?: string } | undefined;
-      const status = app.status as { sync?: { status?: string }; health?: { status?: string } } | undefined;
-      rows.push([label, app.metadata.namespace ?? "", app.metadata.name ?? "", spec?.project ?? "", status?.sync?.status ?? "-", status?.health?.status ?? "-",
-        (app.metadata.annotations?.["argocd.argoproj.io/source-uid"] ?? "-").slice(0, 8)]);
+  const rows: string[][] = [["cluster", "namespace", "application", "sync", "health", "revision", "operation", "argocd-server at hub"]];
+  for (const [cluster, ns] of [[HUB, undefined], [MANAGED, ARGOCD_NS], [AUTONOMOUS, ARGOCD_NS]] as const) {
+    for (const app of await list(cluster, ns)) {
+      const s = statusOf(app);
+      let seen = "";
+      if (cluster === HUB) {
+        const got = await e.api.getApp(app.metadata.name!, app.metadata.namespace!).catch(() => undefined);
+        const v = statusOf(got);
+        seen = got ? `${v.sync ?? "-"}/${v.health ?? "-"}` : "not visible";
+      }
+      rows.push([cluster, app.metadata.namespace ?? "", app.metadata.name ?? "", s.sync ?? "-", s.health ?? "-",
+        s.revision?.slice(0, 7) ?? "-", s.phase ?? "-", seen]);
     }
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const agents = await Promise.all(Object.entries(health).map(async ([a, port]) => {
+  const agents = await Promise.all([...e.agentHealthPorts].map(async ([a, port]) => {
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok).catch(() => false);
     return `${a}: ${ready ? "connected" : "not connected"}`;
   }));
-  say(`\n${new Date().toISOString()}  ${agents.join("  ")}`);
-  for (const r of rows) say(r.map((v, i) => v.padEnd(widths[i])).join("  "));
+  say(`\n${new Date().toISOString()}  git HEAD ${e.git.head().slice(0, 7)}  ${agents.join("  ")}`);
+  for (const r of rows) say(r.map((v, i) => v.padEnd(widths[i])).join("  ").trimEnd());
 }

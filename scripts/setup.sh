@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up of a fresh Debian machine (as root) for the demo and the tests:
-# Debian packages, npm dependencies (including Node 24) and the Kubernetes test binaries.
+# Debian packages, npm dependencies (including Node 24), the Kubernetes test binaries and real
+# Argo CD (scripts/setup-argocd.sh; ~12-30 minutes the first time, cached afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -8,13 +9,17 @@ if [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
     etcd-server caddy nginx-light iproute2 openssl ca-certificates \
-    python3-grpcio python3-grpc-tools >/dev/null
+    python3-grpcio python3-grpc-tools redis-server redis-tools git >/dev/null
   # The packages start their own daemons; the tests and the demo run their own instances.
   pkill -x etcd || true; pkill -x caddy || true; pkill -x nginx || true
+  pkill -x redis-server || true
 else
-  echo "not root: skipping Debian packages (etcd-server caddy nginx-light iproute2 python3-grpcio python3-grpc-tools)" >&2
+  echo "not root: skipping Debian packages (etcd-server caddy nginx-light iproute2 python3-grpcio python3-grpc-tools redis-server redis-tools git)" >&2
 fi
 npm ci --no-audit --no-fund
 bash scripts/setup-kube-tools.sh
+bash scripts/setup-argocd.sh
+# kubectl for the live-resource tests (they use the resource proxy as a user does).
+bash scripts/setup-kubectl.sh >/dev/null
 # kustomize for the manifest tests: kubectl embeds it; build it only where kubectl is missing.
 command -v kubectl >/dev/null 2>&1 || bash scripts/setup-kustomize.sh >/dev/null

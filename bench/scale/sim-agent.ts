@@ -71,7 +71,7 @@ export interface SimAgentOptions {
   /** Backoff steps already taken, as after earlier disconnects (with backoffReset "never"). */
   priorBackoffSteps?: number;
   /**
-   * Play the managed agent's side of resync (src/replication/agent-resync.ts):
+   * Play the managed agent's side of resync (src/replication/agent/agent-resync.ts):
    * request-update for every held object on the first stream and on the
    * principal's request-resource-resync, then request-synced-resource-list.
    */

@@ -9,7 +9,7 @@ import { startHealthServer } from "../observability/health.ts";
 import type { SettingValues } from "../settings/types.ts";
 import type { AGENT_SETTINGS } from "../settings/agent-settings.ts";
 import { AuthConfigError, parseAgentCreds, type AgentCredentials } from "../auth/method.ts";
-import type { KubeClient } from "../kube/client.ts";
+import { waitForApiServer, type KubeClient } from "../kube/client.ts";
 import { channelCredentials, type ClientTlsOptions } from "../transport/client-credentials.ts";
 import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
 import { checkPem, readPem, readSecret, secretField } from "../transport/tls-material.ts";
@@ -18,8 +18,10 @@ import { AgentConnection, type ConnectionStatus } from "./connection.ts";
 import { createAgentMetrics } from "./agent-metrics.ts";
 import { newRegistry, startMetricsServer } from "../observability/metrics.ts";
 import { EventWriter } from "../events/event-writer.ts";
-import { AgentReplication, agentReplicationConfigError } from "../replication/agent-replication.ts";
+import { AgentReplication, agentReplicationConfigError } from "../replication/agent/agent-replication.ts";
 import { replicationEnabled } from "../replication/enabled.ts";
+import { laneRouter } from "../events/lanes.ts";
+import { startAgentLiveResources, type AgentLiveResources } from "./live-resources.ts";
 
 export type AgentSettings = SettingValues<typeof AGENT_SETTINGS>;
 
@@ -92,13 +94,14 @@ function newReplication(cfg: AgentSettings, kube: KubeClient, writer: EventWrite
 export interface AgentRuntime {
   connection: AgentConnection;
   replication?: AgentReplication;
+  live: AgentLiveResources;
   done: Promise<void>;
   metricsPort?: number;
   close(): Promise<void>;
 }
 
 /** Starts the agent; exported for tests that run it in-process. */
-export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHandler } = {}): Promise<AgentRuntime> {
+export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHandler; signal?: AbortSignal } = {}): Promise<AgentRuntime> {
   if (cfg.serverAddress === "") throw new StartupError("no remote specified: set --server-address (env ARGOCD_AGENT_REMOTE_SERVER)");
   if (cfg.namespace === "") throw new StartupError("namespace must not be empty: set --namespace (env ARGOCD_AGENT_NAMESPACE)");
   const combination = agentReplicationConfigError({
@@ -121,17 +124,23 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
   const writer = new EventWriter({ name: "principal" });
   const replication = !opts.handler && replicationEnabled(cfg) ? newReplication(cfg, kube(), writer) : undefined;
   if (!replication && !opts.handler) log.warn("no --kubeconfig and not in a cluster: Applications and AppProjects are NOT replicated");
+  let status: ConnectionStatus = { state: "connecting", attempt: 0 };
+  // Health first and unready: an API server that is not up yet leaves us alive, waiting, like the principal.
+  const health = cfg.healthzPort
+    ? await startHealthServer({ port: cfg.healthzPort, ready: () => (status.state === "connected" ? undefined : `not connected (${status.state})`) })
+    : undefined;
   try {
+    if (replication && !(await waitForApiServer(kube(), opts.signal))) throw new Error("aborted while waiting for the API server");
     await replication?.start();
   } catch (err) {
     await replication?.close();
+    await health?.close();
     throw new StartupError(`starting replication: ${(err as Error).message}`);
   }
-  let status: ConnectionStatus = { state: "connecting", attempt: 0 };
   const metrics = createAgentMetrics(newRegistry(), cfg.agentMode);
   const metricsServer = cfg.metricsPort ? await startMetricsServer(cfg.metricsPort, metrics.registry) : undefined;
-  const handler: EventHandler =
-    opts.handler ?? replication?.handler ?? (async (ev) => log.debug("event received; no replication handler installed", { event_type: ev.type }));
+  const live = startAgentLiveResources(cfg, { kube: replicationEnabled(cfg) ? kube() : undefined, writer, metricsRegistry: metrics.registry });
+  const handler: EventHandler = opts.handler ?? laneRouter({ replication: replication?.handler, live: live.lanes });
   const connection = new AgentConnection({
     address: cfg.serverAddress,
     port: cfg.serverPort,
@@ -154,20 +163,19 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     },
   });
   metrics.attach(connection);
-  const health = cfg.healthzPort
-    ? await startHealthServer({ port: cfg.healthzPort, ready: () => (status.state === "connected" ? undefined : `not connected (${status.state})`) })
-    : undefined;
   const controller = new AbortController();
   log.info("agent started", { mode: cfg.agentMode, server: `${cfg.serverAddress}:${cfg.serverPort}`, creds: creds.method, tls: !tls.plaintext });
   const done = connection.run(controller.signal);
   return {
     connection,
     replication,
+    live,
     done,
     metricsPort: metricsServer?.port,
     async close() {
       controller.abort();
       await done;
+      await live.close();
       await replication?.close();
       await metricsServer?.close();
       await health?.close();
@@ -180,7 +188,7 @@ export async function runAgent(cfg: AgentSettings, signal: AbortSignal): Promise
     process.stdout.write(cipherListText() + "\n");
     return;
   }
-  const agent = await startAgent(cfg);
+  const agent = await startAgent(cfg, { signal });
   await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
   await agent.close();
   log.info("agent stopped");

@@ -277,6 +277,34 @@ export class JwtIssuer {
     };
   }
 
+  /**
+   * Resource-proxy token (upstream internal/issuer/jwt.go): `sub` is the plain agent
+   * name, audience "<iss>-resource-proxy", and no `exp` (it lives in a cluster Secret).
+   */
+  issueResourceProxyToken(agentName: string): Promise<string> {
+    const now = Math.floor(this.now() / 1000);
+    const claims = { iss: this.name, sub: agentName, aud: [`${this.name}-resource-proxy`], nbf: now, iat: now, jti: randomUUID() };
+    return new SignJWT(claims).setProtectedHeader({ alg: ALGORITHM, typ: "JWT" }).sign(this.key.privateKey);
+  }
+
+  /** Verifies a resource-proxy token and returns its subject (the agent name). @throws TokenError subclasses. */
+  async validateResourceProxyToken(token: string): Promise<string> {
+    let payload: TokenClaims;
+    try {
+      ({ payload } = await jwtVerify(token, this.key.publicKey, {
+        algorithms: [ALGORITHM],
+        issuer: this.name,
+        audience: `${this.name}-resource-proxy`,
+        clockTolerance: 0,
+        currentDate: new Date(this.now()),
+      }));
+    } catch (err) {
+      throw translateJoseError(err, `${this.name}-resource-proxy`, "access");
+    }
+    if (typeof payload.sub !== "string" || payload.sub === "") throw new TokenSubjectError("resource-proxy token has no subject");
+    return payload.sub;
+  }
+
   private async validate(token: string, audience: string, kind: "access" | "refresh"): Promise<ValidatedToken> {
     let payload: TokenClaims;
     try {

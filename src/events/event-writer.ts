@@ -190,6 +190,20 @@ export class EventWriter {
     return match;
   }
 
+  /**
+   * Forgets everything queued or in flight for a key, without sending it. For
+   * requests whose caller gave up (timeout, disconnect): a proxied DELETE must
+   * not run on the agent after its caller was told it failed.
+   */
+  discard(resourceId: string): number {
+    const state = this.keys.get(resourceId);
+    if (!state) return 0;
+    const n = state.unsent.length + (state.inFlight ? 1 : 0);
+    this.keys.delete(resourceId);
+    this.counters.discarded += n;
+    return n;
+  }
+
   /** Switches to a new stream and re-sends every in-flight event immediately. */
   attach(send: SendFn): void {
     this.sendFn = send;

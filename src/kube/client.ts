@@ -96,17 +96,26 @@ export function createKubeClient(source: KubeClientOptions | KubeConfig = {}): K
   return client;
 }
 
+/** How long one reachability probe may take. */
+const PROBE_TIMEOUT_MS = 5000;
+
 /**
  * Waits until the API server answers, retrying with backoff: a component that
  * starts before its API server (common when a cluster boots) stays alive and
  * unready instead of crash-looping. Resolves false if the signal aborts first.
  */
+
 export async function waitForApiServer(kube: KubeClient, signal?: AbortSignal): Promise<boolean> {
   let delay = 250;
   for (let attempt = 1; ; attempt++) {
     if (signal?.aborted) return false;
     try {
-      await kube.core.getAPIResources();
+      // An API server that accepts connections and never answers must not hang us: probe with a deadline.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        kube.core.getAPIResources(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS))),
+      ]).finally(() => clearTimeout(timer));
       if (attempt > 1) log.info("API server reachable", { server: kube.server });
       return true;
     } catch (err) {

@@ -57,6 +57,9 @@ interface ListResponse<T> {
   metadata?: { resourceVersion?: string };
 }
 
+/** Longest pause between list/watch attempts while the API server gives no HTTP answer. */
+const UNANSWERED_MAX_BACKOFF_MS = 2000;
+
 /** Thrown inside the loop when the watch says our resourceVersion is too old. */
 class ResourceExpired extends Error {}
 
@@ -136,6 +139,9 @@ export class Informer<T extends KubeObject> {
           needList = true;
           continue;
         }
+        // No HTTP answer (API server down or restarting): retrying costs it nothing, and a
+        // 30 s cap left caches stale up to 30 s after it came back.
+        if (!(err instanceof KubeHttpError) && !(err as { statusCode?: number }).statusCode) backoff = Math.min(backoff, UNANSWERED_MAX_BACKOFF_MS);
         log.warn("list/watch failed, retrying", { ...what, error: String(err), backoffMs: backoff });
       }
       await sleep(backoff, undefined, { signal }).catch(() => {});

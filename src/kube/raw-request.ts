@@ -55,3 +55,54 @@ export async function getJson<T>(
   }
   return JSON.parse(text) as T;
 }
+
+export interface KubeRequest {
+  method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
+  /** API path, e.g. "/apis/apps/v1/namespaces/ns/deployments/d". */
+  path: string;
+  query?: Record<string, string | string[] | undefined>;
+  body?: string | Buffer;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Largest response body read; a larger one throws RangeError. */
+  maxResponseBytes?: number;
+}
+
+export interface KubeReply {
+  status: number;
+  /** Response text (a Status object on errors). */
+  text: string;
+}
+
+/** Any request against the API server, authenticated from the KubeConfig; never throws on HTTP status. */
+export async function kubeRequest(kubeConfig: KubeConfig, r: KubeRequest): Promise<KubeReply> {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error("kubeconfig has no current cluster");
+  const url = new URL(cluster.server.replace(/\/$/, "") + r.path);
+  for (const [key, value] of Object.entries(r.query ?? {})) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(key, v);
+  }
+  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+  await kubeConfig.applySecurityAuthentication(ctx);
+  const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json" };
+  if (r.body !== undefined) headers["Content-Type"] = r.contentType ?? "application/json";
+  const res = await fetch(url, { method: r.method, headers, body: r.body, dispatcher: ctx.getDispatcher() as never, signal: r.signal });
+  const declared = Number(res.headers.get("content-length") ?? "0");
+  if (r.maxResponseBytes !== undefined && declared > r.maxResponseBytes) {
+    await res.body?.cancel();
+    throw new RangeError(`response of ${declared} bytes is larger than ${r.maxResponseBytes}`);
+  }
+  if (r.maxResponseBytes === undefined) return { status: res.status, text: await res.text() };
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += (chunk as Uint8Array).length;
+    if (size > r.maxResponseBytes) {
+      await res.body?.cancel().catch(() => {});
+      throw new RangeError(`response is larger than ${r.maxResponseBytes} bytes`);
+    }
+    chunks.push(Buffer.from(chunk as Uint8Array));
+  }
+  return { status: res.status, text: Buffer.concat(chunks).toString("utf8") };
+}

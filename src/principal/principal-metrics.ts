@@ -13,7 +13,7 @@ import type { AgentEvent } from "../events/cloudevent.ts";
 import type { EventHandler } from "../transport/event-session.ts";
 import { LATENCY_BUCKETS, pulledCounter, pulledGauge, timedHandler } from "../observability/metrics.ts";
 import type { AgentRecord } from "./agent-registry.ts";
-import { resyncStats } from "../replication/resync-stats.ts";
+import { resyncStats } from "../replication/principal/resync-stats.ts";
 import type { PrincipalServer } from "./server.ts";
 import type { WriteCounts } from "../kube/crud.ts";
 
@@ -85,7 +85,7 @@ export function createPrincipalMetrics(registry: Registry): PrincipalMetrics {
   pulledCounter(registry, "principal_event_writer_send_errors_total", "Failed stream writes", ["agent_name"], perAgent((r) => r.writer.stats().sendErrors));
   pulledCounter(registry, "argocd_principal_resync_runs_total", "Resync runs started with an agent (on connect and every --resync-interval)", ["agent_name"], () =>
     [...resyncStats.runs].map(([agent, n]): [Record<string, string>, number] => [{ agent_name: agent }, n]));
-  pulledCounter(registry, "argocd_principal_resync_results_total", "What resync requests led to: in-sync, updated, deleted, list-sent, list-in-sync", ["agent_name", "result"], () =>
+  pulledCounter(registry, "argocd_principal_resync_results_total", "What resync requests led to: in-sync, updated, deleted, list-sent, list-in-sync, skipped-running, already-requested", ["agent_name", "result"], () =>
     [...resyncStats.results].flatMap(([agent, m]) => [...m].map(([result, n]): [Record<string, string>, number] => [{ agent_name: agent, result }, n])));
   pulledGauge(registry, "argocd_principal_queue_depth", "Events waiting for an agent (unsent + unacknowledged)", ["agent_name"], perAgent((r) => {
     const b = r.writer.backlog();

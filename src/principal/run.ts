@@ -23,8 +23,10 @@ import { createPrincipalAuth } from "./principal-auth.ts";
 import { startPrincipalServer, type PrincipalServer } from "./server.ts";
 import { createPrincipalMetrics } from "./principal-metrics.ts";
 import { newRegistry, startMetricsServer } from "../observability/metrics.ts";
-import { PrincipalReplication } from "../replication/principal-replication.ts";
+import { PrincipalReplication } from "../replication/principal/principal-replication.ts";
 import { replicationEnabled } from "../replication/enabled.ts";
+import { laneRouter } from "../events/lanes.ts";
+import { startLiveResources } from "./live-resources.ts";
 
 export type PrincipalSettings = SettingValues<typeof PRINCIPAL_SETTINGS>;
 
@@ -90,7 +92,7 @@ async function signingKey(cfg: PrincipalSettings, kube: () => KubeClient): Promi
 export async function startPrincipal(
   cfg: PrincipalSettings,
   signal?: AbortSignal,
-): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; metricsPort?: number; close(): Promise<void> }> {
+): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; metricsPort?: number; resourceProxyPort?: number; close(): Promise<void> }> {
   if (cfg.namespace === "") {
     throw new StartupError("namespace is required for principal identity: set --namespace (env ARGOCD_PRINCIPAL_NAMESPACE)");
   }
@@ -135,6 +137,9 @@ export async function startPrincipal(
       })
     : undefined;
   if (!replication) log.warn("no --kubeconfig and not in a cluster: Applications and AppProjects are NOT replicated");
+  // Live-resource rooms first, as upstream: an agent that connects finds its live lanes ready.
+  let grpcServer: PrincipalServer | undefined;
+  const live = await startLiveResources(cfg, { kube, issuer, registry: () => grpcServer?.registry, metricsRegistry: metrics.registry });
   const server = await startPrincipalServer({
     host: cfg.listenHost,
     port: cfg.listenPort,
@@ -145,8 +150,10 @@ export async function startPrincipal(
     maxMessageSize: cfg.grpcMaxMessageSize,
     keepaliveMinIntervalMs: cfg.keepaliveMinInterval,
     ...metrics.hooks,
-    ...(replication ? { handler: metrics.wrapHandler((rec) => replication.handler(rec)) } : {}),
+    handler: metrics.wrapHandler((rec) => laneRouter({ replication: replication?.handler(rec), live: live.lanes(rec.agent) })),
   });
+  grpcServer = server;
+  live.attach(server.registry);
   metrics.attach(server);
   if (replication) metrics.attachWrites(() => replication.writes());
   try {
@@ -154,6 +161,7 @@ export async function startPrincipal(
     await replication?.start(server.registry);
   } catch (err) {
     await server.close();
+    await live.close();
     await replication?.close();
     throw new StartupError(`starting replication: ${(err as Error).message}`);
   }
@@ -163,9 +171,11 @@ export async function startPrincipal(
     server,
     replication,
     metricsPort: metricsServer?.port,
+    resourceProxyPort: live.resourceProxy?.port,
     async close() {
       notReady = "shutting down";
       await server.close();
+      await live.close();
       await replication?.close();
       await metricsServer?.close();
       await health?.close();

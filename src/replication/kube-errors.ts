@@ -18,8 +18,14 @@ export function errorText(err: unknown): string {
   return `${e.message ?? String(err)}${body ? ` ${body}` : ""}`;
 }
 
+/** A handler outcome that also says the API server gave no answer (see withApiRetries). */
+export interface ReplicationOutcome extends HandlerOutcome {
+  apiUnreachable?: boolean;
+}
+
 /** What a handler returns after `err`: a redelivery when retryable, otherwise an acked failure. */
-export function failure(err: unknown): HandlerOutcome {
+export function failure(err: unknown): ReplicationOutcome {
+  if (apiStatusCode(err) === undefined) return { retryableFailure: true, apiUnreachable: true };
   return isRetryable(err) ? { retryableFailure: true } : { failed: true };
 }
 

@@ -40,7 +40,7 @@ export const AGENT_SETTINGS = [
   s("keep-alive-ping-interval", "KEEP_ALIVE_PING_INTERVAL", "keep-alive.interval", "duration", "0", "Interval of HTTP/2 keepalive pings to the principal (0: off)"),
   s("enable-compression", "ENABLE_COMPRESSION", "compression.enable", "bool", "false", "Compress gRPC messages with gzip"),
   s("pprof-port", "PPROF_PORT", "pprof.port", "port", "0", "Port of the Go pprof endpoint", { zero: "disabled", unsupported: "pprof is a Go runtime feature; use --inspect of Node instead" }),
-  s("enable-resource-proxy", "ENABLE_RESOURCE_PROXY", "resource-proxy.enable", "bool", "false", "Serve live-resource requests from the principal (upstream default: true)", { unsupported: notYet("the resource proxy") }),
+  s("enable-resource-proxy", "ENABLE_RESOURCE_PROXY", "resource-proxy.enable", "bool", "true", "Answer the principal's resource-proxy requests against this cluster's API server (this agent's RBAC decides what is allowed)"),
   s("cache-refresh-interval", "CACHE_REFRESH_INTERVAL", undefined, "duration", "10s", "Interval of the managed-mode cache refresh", { unsupported: notYet("cluster cache info updates") }),
   s("informer-sync-timeout", "INFORMER_SYNC_TIMEOUT", "informer-sync-timeout", "duration", "10s", "How long to wait for informers to sync at start"),
   s("buffer-informer-event-interval", "BUFFER_INFORMER_EVENT_INTERVAL", undefined, "duration", "0", "At most one Application update sent per Application per interval; later ones in the interval are folded into one sent when it ends (0: off)"),

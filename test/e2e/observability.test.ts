@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createCa, issueCertificate } from "../../src/transport/certificates.ts";
-import { freePort, start, type Running } from "../support/processes.ts";
+import { freePort, LIVE_ROOMS_OFF, start, type Running } from "../support/processes.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
 import { createKubeClient } from "../../src/kube/client.ts";
 import { applications, appProjects, ensureNamespace } from "../../src/kube/crud.ts";
@@ -55,7 +55,7 @@ function principal(ports: Ports, extra: string[] = []): Running {
     "--listen-host", "127.0.0.1", "--listen-port", String(ports.grpc),
     "--tls-cert", join(dir, "srv.crt"), "--tls-key", join(dir, "srv.key"), "--root-ca-path", join(dir, "ca.crt"),
     "--auth", "mtls:subject:^CN=([^,]+)", "--insecure-jwt-generate", "--allowed-namespaces", "agent-managed,agent-auto,agent-nons",
-    "--healthz-port", String(ports.health), "--metrics-port", String(ports.metrics), ...extra,
+    "--healthz-port", String(ports.health), "--metrics-port", String(ports.metrics), ...LIVE_ROOMS_OFF, ...extra,
   ]);
   running.push(p);
   return p;
@@ -207,7 +207,7 @@ test("the principal is alive but not ready while its informers cannot sync", asy
   const p = start([
     "principal", "-n", "argocd", "--kubeconfig", unreachable, "--listen-host", "127.0.0.1", "--listen-port", "0",
     "--insecure-plaintext", "--auth", "header:x-agent-id:^(.+)$", "--insecure-jwt-generate",
-    "--healthz-port", String(pp.health), "--metrics-port", "0",
+    "--healthz-port", String(pp.health), "--metrics-port", "0", ...LIVE_ROOMS_OFF,
   ]);
   running.push(p);
   await eventually("health endpoint up", async () => (await status(pp.health, "/healthz")) === 200);

@@ -98,7 +98,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       const { values } = resolveSettings(PRINCIPAL_SETTINGS, {
         namespace: "argocd", listenHost: "127.0.0.1", listenPort: String(port), insecurePlaintext: "true",
         auth: `userpass:${passwd}`, insecureJwtGenerate: "true", healthzPort: "0", metricsPort: "0",
-        kubeconfig: env.cluster("control-plane").kubeconfigPath, allowedNamespaces: ["agent-*"], logLevel: "warn", ...extra,
+        kubeconfig: env.cluster("control-plane").kubeconfigPath, allowedNamespaces: ["agent-*"], logLevel: "warn", enableResourceProxy: "false", ...extra,
       }, {});
       principal = await startPrincipal(values);
     },

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, ROOT, runSync, start, startRaw, type Running } from "../support/processes.ts";
+import { freePort, LIVE_ROOMS_OFF, ROOT, runSync, start, startRaw, type Running } from "../support/processes.ts";
 import { createTestPki, type TestPki } from "../support/pki.ts";
 import { bcryptHash } from "../../src/auth/bcrypt.ts";
 
@@ -58,7 +58,7 @@ async function waitReadyz(port: number, want: number, timeoutMs = 20_000): Promi
 
 const principalBase = (port: number) => [
   "principal", "-n", "argocd", "--listen-host", "127.0.0.1", "--listen-port", String(port),
-  "--insecure-jwt-generate", "--healthz-port", "0", "--metrics-port", "0",
+  "--insecure-jwt-generate", "--healthz-port", "0", "--metrics-port", "0", ...LIVE_ROOMS_OFF,
 ];
 const principalTls = () => ["--tls-cert", pki.server.certFile, "--tls-key", pki.server.keyFile, "--root-ca-path", pki.caFile];
 const agentBase = (port: number, healthz: number) => [
@@ -175,7 +175,7 @@ describe("invalid pairings are refused", () => {
 
   test("plaintext + header on 0.0.0.0: refused, unless --insecure-allow-nonloopback-header-auth", async () => {
     const args = ["principal", "-n", "argocd", "--listen-host", "0.0.0.0", "--listen-port", "0", "--insecure-plaintext",
-      "--auth", "header:x-agent-id:^(.+)$", "--insecure-jwt-generate", "--healthz-port", "0", "--metrics-port", "0"];
+      "--auth", "header:x-agent-id:^(.+)$", "--insecure-jwt-generate", "--healthz-port", "0", "--metrics-port", "0", ...LIVE_ROOMS_OFF];
     const refused = runSync(args);
     assert.equal(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, /--listen-host.*0\.0\.0\.0.*set --listen-host=127\.0\.0\.1.*--insecure-allow-nonloopback-header-auth=true/);

@@ -13,7 +13,7 @@
  *   const agent = await startAgentPod(net.pod("agent-1"), { sa: "agent-1", pki, principal });
  *   await agent.waitReady();
  */
-import { command, type Runner, type Running } from "./processes.ts";
+import { command, LIVE_ROOMS_OFF, type Runner, type Running } from "./processes.ts";
 import type { Pod } from "./netns.ts";
 import {
   agentSidecarCaddyfile, ISTIO_AUTH, LINKERD_AUTH, principalSidecarCaddyfile, startCaddy,
@@ -81,6 +81,7 @@ export async function startPrincipalPod(pod: Pod, o: PrincipalPodOptions): Promi
     "--insecure-jwt-generate",
     "--healthz-port", String(PORTS.principalHealthz), "--metrics-port", "0",
     "--log-level", o.logLevel ?? "info,auth=debug",
+    ...LIVE_ROOMS_OFF,
     ...(o.extraArgs ?? []),
   ], o.env);
   let sidecar: Sidecar | undefined;

@@ -132,6 +132,13 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * Principal flags that turn off the live-resource listeners (resource proxy,
+ * redis proxy), which are on by default as upstream and need TLS material and
+ * fixed ports; for tests about something else.
+ */
+export const LIVE_ROOMS_OFF = ["--enable-resource-proxy=false"];
+
+/**
  * The smallest valid principal: plaintext on loopback with header auth and a
  * generated JWT key, so it needs no certificates and no Kubernetes.
  */
@@ -141,5 +148,6 @@ export function principalDevArgs(healthzPort: number, listenPort = 0): string[] 
     "--listen-host", "127.0.0.1", "--listen-port", String(listenPort),
     "--insecure-plaintext", "--auth", "header:x-agent-id:^(.+)$", "--insecure-jwt-generate",
     "--healthz-port", String(healthzPort), "--metrics-port", "0",
+    ...LIVE_ROOMS_OFF,
   ];
 }

@@ -2,7 +2,7 @@
 // cluster name, and which secret counts when there are several (pure logic).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { agentOfSecret, clusterNameOfSecret, clusterSecretsOf, AGENT_NAME_LABEL } from "../../src/replication/cluster-secrets.ts";
+import { agentOfSecret, clusterNameOfSecret, clusterSecretsOf, AGENT_NAME_LABEL } from "../../src/replication/principal/cluster-secrets.ts";
 import type { Secret } from "../../src/kube/resources.ts";
 
 const secret = (name: string, agent: string | undefined, created: string, data?: Record<string, string>): Secret => ({

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { AppProject } from "../../src/kube/resources.ts";
 import { compileGlob, globMatch, namespaceMatcher } from "../../src/replication/namespace-match.ts";
-import { agentProjectCopy, projectMatchesAgent } from "../../src/replication/principal-projects.ts";
+import { agentProjectCopy, projectMatchesAgent } from "../../src/replication/principal/principal-projects.ts";
 
 test("glob wildcards: *, **, ? and literals", () => {
   const yes: [string, string][] = [

@@ -2,7 +2,7 @@
 // by node:test's mock timers.
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
-import { UpdateThrottle } from "../../src/replication/update-throttle.ts";
+import { UpdateThrottle } from "../../src/replication/agent/update-throttle.ts";
 import type { KubeObject } from "../../src/kube/resources.ts";
 
 type Obj = KubeObject & { v: number };

@@ -27,11 +27,9 @@ const fixture = JSON.parse(readFileSync(new URL("../fixtures/upstream-settings.j
 /** Deliberate differences from upstream, each with the reason users care about. */
 export const DEVIATIONS: Record<string, Record<string, Partial<UpstreamRow> & { why: string }>> = {
   principal: {
-    "enable-resource-proxy": { default: "false", why: "the resource proxy is not implemented; on by default would be a silent no-op" },
     "disable-redis-proxy": { default: "true", why: "the redis proxy is not implemented; on by default would be a silent no-op" },
   },
   agent: {
-    "enable-resource-proxy": { default: "false", why: "the resource proxy is not implemented; on by default would be a silent no-op" },
     "heartbeat-interval": { configMapKey: "agent.heartbeat.interval", why: "wired like Helm's key so mesh overlays can set heartbeats from the ConfigMap" },
   },
 };

@@ -6,20 +6,20 @@
  * deletions the principal did not ask for are recreated, and status changes
  * are reported back as status-update.
  */
-import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { extensionString, requestEvent } from "../events/cloudevent.ts";
-import { EventSources, EventTargets, EventTypes, Extensions } from "../events/event-types.ts";
-import { ensureNamespace, isAlreadyExists, retryOnConflict } from "../kube/crud.ts";
-import type { Application, LooseRecord } from "../kube/resources.ts";
-import { getLogger } from "../observability/log.ts";
-import type { HandlerOutcome } from "../transport/event-session.ts";
+import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
+import { extensionString, requestEvent } from "../../events/cloudevent.ts";
+import { EventSources, EventTargets, EventTypes, Extensions } from "../../events/event-types.ts";
+import { ensureNamespace, isAlreadyExists, retryOnConflict } from "../../kube/crud.ts";
+import type { Application, LooseRecord } from "../../kube/resources.ts";
+import { getLogger } from "../../observability/log.ts";
+import type { HandlerOutcome } from "../../transport/event-session.ts";
 import { cacheKey, principalSideNamespace, send, sendEvent, targetNamespace, type AdoptionPolicy, type AgentContext } from "./agent-context.ts";
-import { stale, withLatest } from "./latest.ts";
-import { errorText, failure, rejected } from "./kube-errors.ts";
+import { stale, withLatest } from "../latest.ts";
+import { errorText, failure, rejected } from "../kube-errors.ts";
 import {
   ADOPTION_POLICY_ANNOTATION, compact, freshCopy, LAST_APPLIED, MISMATCH_POLICY_ANNOTATION, NAMESPACE_REMAPPED, objectFromPayload, operationPhase, PRINCIPAL_UID,
   REFRESH_ANNOTATION, same, SOURCE_UID, sourceUidOf,
-} from "./objects.ts";
+} from "../objects.ts";
 
 const log = getLogger("replication");
 const KIND = "Application";

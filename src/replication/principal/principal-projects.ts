@@ -4,17 +4,17 @@
  * copies; projects of autonomous agents are mirrored as `<agent>-<name>` and
  * protected like mirrored apps.
  */
-import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { EventTargets, EventTypes } from "../events/event-types.ts";
-import { specChecksum, type Checksum } from "../events/resync.ts";
-import { isAlreadyExists, isNotFound, retryOnConflict } from "../kube/crud.ts";
-import type { AppProject, LooseRecord } from "../kube/resources.ts";
-import { getLogger } from "../observability/log.ts";
-import type { AgentRecord } from "../principal/agent-registry.ts";
-import type { HandlerOutcome } from "../transport/event-session.ts";
-import { errorText, failure, rejected } from "./kube-errors.ts";
-import { globMatch, namespaceMatcher } from "./namespace-match.ts";
-import { compact, freshCopy, objectFromPayload, same, SOURCE_UID, sourceUidOf } from "./objects.ts";
+import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
+import { EventTargets, EventTypes } from "../../events/event-types.ts";
+import { specChecksum, type Checksum } from "../../events/resync.ts";
+import { isAlreadyExists, isNotFound, retryOnConflict } from "../../kube/crud.ts";
+import type { AppProject, LooseRecord } from "../../kube/resources.ts";
+import { getLogger } from "../../observability/log.ts";
+import type { AgentRecord } from "../../principal/agent-registry.ts";
+import type { HandlerOutcome } from "../../transport/event-session.ts";
+import { errorText, failure, rejected } from "../kube-errors.ts";
+import { globMatch, namespaceMatcher } from "../namespace-match.ts";
+import { compact, freshCopy, objectFromPayload, same, SOURCE_UID, sourceUidOf } from "../objects.ts";
 import { keyOf, principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
 
 const log = getLogger("replication");

@@ -3,16 +3,16 @@
  * (behavior.md §2.2, §2.4, §3.1). The namespace is always the agent's name,
  * whatever the payload says, so one agent can never touch another's apps.
  */
-import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { Annotations, EventTypes } from "../events/event-types.ts";
-import { ensureNamespace, isAlreadyExists, isNotFound, retryOnConflict } from "../kube/crud.ts";
-import type { Application, LooseRecord } from "../kube/resources.ts";
-import { getLogger } from "../observability/log.ts";
-import type { AgentRecord } from "../principal/agent-registry.ts";
-import type { HandlerOutcome } from "../transport/event-session.ts";
-import { errorText, failure, rejected } from "./kube-errors.ts";
-import { stale, withLatest } from "./latest.ts";
-import { compact, mergedOperation, objectFromPayload, REFRESH_ANNOTATION, same, SOURCE_UID, sourceUidOf } from "./objects.ts";
+import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
+import { Annotations, EventTypes } from "../../events/event-types.ts";
+import { ensureNamespace, isAlreadyExists, isNotFound, retryOnConflict } from "../../kube/crud.ts";
+import type { Application, LooseRecord } from "../../kube/resources.ts";
+import { getLogger } from "../../observability/log.ts";
+import type { AgentRecord } from "../../principal/agent-registry.ts";
+import type { HandlerOutcome } from "../../transport/event-session.ts";
+import { errorText, failure, rejected } from "../kube-errors.ts";
+import { stale, withLatest } from "../latest.ts";
+import { compact, mergedOperation, objectFromPayload, REFRESH_ANNOTATION, same, SOURCE_UID, sourceUidOf } from "../objects.ts";
 import { agentForApp, keyOf, type PrincipalContext } from "./principal-context.ts";
 
 const log = getLogger("replication");

@@ -19,8 +19,8 @@
  *   const t = new UpdateThrottle<Application>(2000, { onAdd, onUpdate, onDelete });
  *   informer.addHandlers(t.handlers());
  */
-import type { InformerHandlers } from "../kube/informer.ts";
-import type { KubeObject } from "../kube/resources.ts";
+import type { InformerHandlers } from "../../kube/informer.ts";
+import type { KubeObject } from "../../kube/resources.ts";
 
 export interface ThrottledHandlers<T> {
   onAdd?: (obj: T) => void;

@@ -4,15 +4,15 @@
  * delete. From the principal it accepts only what users may do there:
  * refresh (the annotation), sync (set-operation) and terminate.
  */
-import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { EventTargets, EventTypes } from "../events/event-types.ts";
-import { retryOnConflict } from "../kube/crud.ts";
-import type { Application, KubeObject, LooseRecord } from "../kube/resources.ts";
-import { getLogger } from "../observability/log.ts";
-import type { HandlerOutcome } from "../transport/event-session.ts";
+import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
+import { EventTargets, EventTypes } from "../../events/event-types.ts";
+import { retryOnConflict } from "../../kube/crud.ts";
+import type { Application, KubeObject, LooseRecord } from "../../kube/resources.ts";
+import { getLogger } from "../../observability/log.ts";
+import type { HandlerOutcome } from "../../transport/event-session.ts";
 import { send, type AgentContext } from "./agent-context.ts";
-import { errorText, failure, rejected } from "./kube-errors.ts";
-import { objectFromPayload, operationPhase, REFRESH_ANNOTATION, same, sourceUidOf } from "./objects.ts";
+import { errorText, failure, rejected } from "../kube-errors.ts";
+import { objectFromPayload, operationPhase, REFRESH_ANNOTATION, same, sourceUidOf } from "../objects.ts";
 
 const log = getLogger("replication");
 

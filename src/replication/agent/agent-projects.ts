@@ -3,15 +3,15 @@
  * agent-specific copy is stored in the agent namespace with the source-UID
  * annotation; local spec drift is reverted and unauthorised deletes recreated.
  */
-import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { EventTypes } from "../events/event-types.ts";
-import { isAlreadyExists, retryOnConflict } from "../kube/crud.ts";
-import type { AppProject } from "../kube/resources.ts";
-import { getLogger } from "../observability/log.ts";
-import type { HandlerOutcome } from "../transport/event-session.ts";
+import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
+import { EventTypes } from "../../events/event-types.ts";
+import { isAlreadyExists, retryOnConflict } from "../../kube/crud.ts";
+import type { AppProject } from "../../kube/resources.ts";
+import { getLogger } from "../../observability/log.ts";
+import type { HandlerOutcome } from "../../transport/event-session.ts";
 import { cacheKey, type AgentContext } from "./agent-context.ts";
-import { errorText, failure, rejected } from "./kube-errors.ts";
-import { compact, freshCopy, objectFromPayload, same, SOURCE_UID, sourceUidOf } from "./objects.ts";
+import { errorText, failure, rejected } from "../kube-errors.ts";
+import { compact, freshCopy, objectFromPayload, same, SOURCE_UID, sourceUidOf } from "../objects.ts";
 
 const log = getLogger("replication");
 const KIND = "AppProject";

@@ -11,25 +11,28 @@
  *   await repl.start();
  *   new AgentConnection({ ..., writer, handler: repl.handler, onConnected: (i) => repl.onConnected(i) });
  */
-import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { EventTargets } from "../events/event-types.ts";
-import type { EventWriter } from "../events/event-writer.ts";
-import type { KubeClient } from "../kube/client.ts";
-import { applications, appProjects } from "../kube/crud.ts";
-import { applicationInformer, appProjectInformer } from "../kube/informer.ts";
-import type { Application, AppProject } from "../kube/resources.ts";
-import { getLogger } from "../observability/log.ts";
-import type { EventHandler, HandlerOutcome } from "../transport/event-session.ts";
+import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
+import { EventTargets } from "../../events/event-types.ts";
+import type { EventWriter } from "../../events/event-writer.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { applications, appProjects } from "../../kube/crud.ts";
+import { applicationInformer, appProjectInformer } from "../../kube/informer.ts";
+import type { Application, AppProject } from "../../kube/resources.ts";
+import { getLogger } from "../../observability/log.ts";
+import type { EventHandler, HandlerOutcome } from "../../transport/event-session.ts";
 import { autonomousHandlers, handleAutonomousApp } from "./agent-autonomous.ts";
 import type { AdoptionPolicy, AgentContext, RecreatePolicy } from "./agent-context.ts";
-import { namespaceMatcher } from "./namespace-match.ts";
+import { namespaceMatcher } from "../namespace-match.ts";
 import { handleManagedApp, onManagedAppAdded, onManagedAppDeleted, onManagedAppUpdated } from "./agent-managed.ts";
 import { handleManagedProject, onManagedProjectAdded, onManagedProjectDeleted, onManagedProjectUpdated } from "./agent-projects.ts";
 import { handleResyncEvent, startResync } from "./agent-resync.ts";
-import { rejected } from "./kube-errors.ts";
-import { EventProcessors } from "./event-processors.ts";
+import { rejected } from "../kube-errors.ts";
+import { EventProcessors } from "../event-processors.ts";
 import { UpdateThrottle, type ThrottledHandlers } from "./update-throttle.ts";
-import { SelfWrites, sourceUidOf, watchSelector } from "./objects.ts";
+import { SelfWrites, sourceUidOf, watchSelector } from "../objects.ts";
+import { ResyncRounds } from "../resync-rounds.ts";
+import { Redelivery } from "../redelivery.ts";
+import { ApiReachability } from "../../kube/reachability.ts";
 
 const log = getLogger("replication");
 
@@ -118,7 +121,9 @@ export class AgentReplication {
       createNamespace: opts.createNamespace ?? false,
       adoptionPolicy: opts.adoptionPolicy ?? "always",
       principalNamespace: undefined,
+      resyncRounds: new ResyncRounds(),
     };
+    this.redelivery = new Redelivery({ reach: new ApiReachability(kube.kubeConfig), signal: this.controller.signal });
   }
 
   /** Starts the informers and waits for their first list. */
@@ -153,7 +158,7 @@ export class AgentReplication {
     }
     if (this.opts.resyncIntervalMs > 0) {
       this.timer = setInterval(() => {
-        if (this.resynced) startResync(ctx);
+        if (this.resynced) startResync(ctx, "interval");
       }, this.opts.resyncIntervalMs);
       this.timer.unref();
     }
@@ -166,7 +171,7 @@ export class AgentReplication {
     if (info.principalNamespace) this.ctx.principalNamespace = info.principalNamespace;
     if (this.resynced) return;
     this.resynced = true;
-    startResync(this.ctx);
+    startResync(this.ctx, "first connect");
   }
 
   /**
@@ -177,7 +182,10 @@ export class AgentReplication {
    */
   private readonly processors = new EventProcessors(AGENT_EVENT_PROCESSORS);
 
-  readonly handler: EventHandler = (ev, payload) => this.processors.run("principal", () => this.handle(ev, payload));
+  /** Re-sent copies acked only; writes retried as soon as our API server answers again. */
+  readonly redelivery: Redelivery;
+
+  readonly handler: EventHandler = (ev, payload) => this.redelivery.run("principal", ev, () => this.processors.run("principal", () => this.handle(ev, payload)));
 
   private async handle(ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
     const ctx = this.ctx;

@@ -6,18 +6,18 @@
  * and answers `response-synced-resource` / `request-resource-resync`.
  */
 import { countResyncResult, countResyncRun } from "./resync-stats.ts";
-import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { requestEvent } from "../events/cloudevent.ts";
-import { EventSources, EventTargets, EventTypes, ResyncKinds } from "../events/event-types.ts";
+import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
+import { requestEvent } from "../../events/cloudevent.ts";
+import { EventSources, EventTargets, EventTypes, ResyncKinds } from "../../events/event-types.ts";
 import {
   checksumsEqual, decodeRequestSyncedResourceList, decodeRequestUpdate, decodeSyncedResource, encodeRequestResourceResync,
   encodeRequestSyncedResourceList, encodeRequestUpdate, encodeSyncedResource, resourceKeyOf, resourceSetChecksum, specChecksum,
   type Checksum, type ResourceKey,
-} from "../events/resync.ts";
-import type { Application } from "../kube/resources.ts";
-import { getLogger } from "../observability/log.ts";
-import type { AgentRecord } from "../principal/agent-registry.ts";
-import { sourceUidOf } from "./objects.ts";
+} from "../../events/resync.ts";
+import type { Application } from "../../kube/resources.ts";
+import { getLogger } from "../../observability/log.ts";
+import type { AgentRecord } from "../../principal/agent-registry.ts";
+import { sourceUidOf } from "../objects.ts";
 import { agentForApp, objectUpdatePending, principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
 import { managedAppNamespace } from "./principal-inbound.ts";
 import { withoutOperation } from "./principal-outbound.ts";
@@ -41,27 +41,54 @@ function mirrorChecksum(agent: string, app: Application): Checksum | null {
   return sum.ok ? sum.value : null;
 }
 
-/** Starts a resync with an agent (on its first connect, and every --resync-interval). */
-export function startResync(ctx: PrincipalContext, rec: AgentRecord): void {
-  countResyncRun(rec.agent);
+/** How long our round at an agent's connect also answers that agent's own request-resource-resync. */
+const AGENT_REQUEST_COVERED_MS = 120_000;
+
+/** The identity of an object within a resync round (one request-update each). */
+const objectKey = (kind: string, name: string, uid: string) => `${kind}/${name}/${uid}`;
+
+/** Sends one event of the agent's current resync round. */
+function sendInRound(ctx: PrincipalContext, agent: string, ev: AgentEvent): void {
+  sendTo(ctx, agent, ev);
+  ctx.resyncRounds.track(agent, ev.resourceId);
+}
+
+/**
+ * Starts a resync with an agent (its first connect, its request-resource-resync,
+ * every --resync-interval), unless one is still running with it: the agent's
+ * request at connect then costs nothing on top of ours (resync-rounds.ts).
+ */
+export function startResync(ctx: PrincipalContext, rec: AgentRecord, why: "first connect" | "interval" | "agent request"): void {
+  const agent = rec.agent;
+  const connection = rec.connection?.connectionId;
+  const answered = why === "agent request" && ctx.resyncRounds.startedOn(agent, connection, AGENT_REQUEST_COVERED_MS);
+  if (answered || ctx.resyncRounds.busy(agent, rec.writer)) {
+    countResyncResult(agent, "skipped-running");
+    return log.info("resync not started: one with this agent is running or just ran on this connection", { agent, trigger: why });
+  }
+  countResyncRun(agent);
+  ctx.resyncRounds.begin(agent, connection);
   if (rec.mode === "managed") {
-    sendTo(ctx, rec.agent, req(EventTypes.requestResourceResync, encodeRequestResourceResync()));
+    sendInRound(ctx, agent, req(EventTypes.requestResourceResync, encodeRequestResourceResync()));
     return;
   }
   const keys: ResourceKey[] = [];
-  for (const app of trackedApps(ctx, rec.agent, true)) {
-    const uid = sourceUidOf(app)!;
+  const ask = (kind: string, name: string, namespace: string, uid: string, checksum: Checksum | null) => {
+    ctx.resyncRounds.firstRequest(agent, objectKey(kind, name, uid));
+    sendInRound(ctx, agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind, name, namespace, uid, checksum })));
+  };
+  for (const app of trackedApps(ctx, agent, true)) {
     keys.push(resourceKeyOf(ResyncKinds.application, app));
-    sendTo(ctx, rec.agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: ResyncKinds.application, name: app.metadata.name!, namespace: rec.agent, uid, checksum: mirrorChecksum(rec.agent, app) })));
+    ask(ResyncKinds.application, app.metadata.name!, agent, sourceUidOf(app)!, mirrorChecksum(agent, app));
   }
-  for (const proj of mirroredProjectsOf(ctx, rec.agent)) {
+  for (const proj of mirroredProjectsOf(ctx, agent)) {
     keys.push(resourceKeyOf(ResyncKinds.appProject, proj));
     // Never equal to the agent's own copy (destinations are rewritten): a mismatch only costs a spec-update.
     const sum = specChecksum(proj as never, "AppProject");
-    sendTo(ctx, rec.agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: ResyncKinds.appProject, name: proj.metadata.name!, namespace: ctx.namespace, uid: sourceUidOf(proj)!, checksum: sum.ok ? sum.value : null })));
+    ask(ResyncKinds.appProject, proj.metadata.name!, ctx.namespace, sourceUidOf(proj)!, sum.ok ? sum.value : null);
   }
-  sendTo(ctx, rec.agent, req(EventTypes.requestSyncedResourceList, encodeRequestSyncedResourceList({ checksum: resourceSetChecksum(keys) })));
-  log.info("resync requested from autonomous agent", { agent: rec.agent, applications: keys.length });
+  sendInRound(ctx, agent, req(EventTypes.requestSyncedResourceList, encodeRequestSyncedResourceList({ checksum: resourceSetChecksum(keys) })));
+  log.info("resync requested from autonomous agent", { agent, resources: keys.length, trigger: why });
 }
 
 export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord, ev: AgentEvent, payload: JsonObject | undefined): Promise<void> {
@@ -124,13 +151,16 @@ export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord,
       const { kind, name } = r.value;
       const obj = kind === ResyncKinds.application ? ctx.appInformer.get(agent, name) : kind === ResyncKinds.appProject ? ctx.projectInformer.get(ctx.namespace, `${agent}-${name}`) : undefined;
       const uid = obj ? sourceUidOf(obj) ?? "" : "";
+      // Already asked about in this round (we have it): the list only adds what we lack.
+      const askedName = kind === ResyncKinds.appProject && obj ? obj.metadata.name! : name;
+      if (!ctx.resyncRounds.firstRequest(agent, objectKey(kind, askedName, uid))) return countResyncResult(agent, "already-requested");
       const checksum = obj && kind === ResyncKinds.application ? mirrorChecksum(agent, obj as Application) : null;
-      sendTo(ctx, agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind, name, namespace: agent, uid, checksum })));
+      sendInRound(ctx, agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind, name, namespace: agent, uid, checksum })));
       return;
     }
     case EventTypes.requestResourceResync:
       if (managed) return log.warn("request-resource-resync from a managed agent refused", { agent });
-      startResync(ctx, rec);
+      startResync(ctx, rec, "agent request");
       return;
     default:
       log.warn("unsupported resync event", { agent, event_type: ev.type });

@@ -5,17 +5,17 @@
  * `request-resource-resync`. Autonomous: ask with `request-resource-resync`;
  * answer `request-update` and `request-synced-resource-list`.
  */
-import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { requestEvent } from "../events/cloudevent.ts";
-import { EventSources, EventTargets, EventTypes, ResyncKinds } from "../events/event-types.ts";
+import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
+import { requestEvent } from "../../events/cloudevent.ts";
+import { EventSources, EventTargets, EventTypes, ResyncKinds } from "../../events/event-types.ts";
 import {
   checksumsEqual, decodeRequestSyncedResourceList, decodeRequestUpdate, decodeSyncedResource, encodeRequestResourceResync,
   encodeRequestSyncedResourceList, encodeRequestUpdate, encodeSyncedResource, resourceKeyOf, resourceSetChecksum, specChecksum,
-} from "../events/resync.ts";
-import type { KubeObject } from "../kube/resources.ts";
-import { getLogger } from "../observability/log.ts";
+} from "../../events/resync.ts";
+import type { KubeObject } from "../../kube/resources.ts";
+import { getLogger } from "../../observability/log.ts";
 import { principalSideNamespace, send, sendEvent, targetNamespace, type AgentContext } from "./agent-context.ts";
-import { sourceUidOf } from "./objects.ts";
+import { sourceUidOf } from "../objects.ts";
 
 const log = getLogger("replication");
 
@@ -41,22 +41,45 @@ function checksumOf(t: Tracked) {
   return sum.ok ? sum.value : null;
 }
 
-/** Apps are reported under their principal-side namespace (a remapped app: the principal's). */
-function requestUpdateFor(ctx: AgentContext, t: Tracked): void {
-  const key = resourceKeyOf(t.kind, t.obj);
-  const namespace = t.kind === ResyncKinds.application ? principalSideNamespace(ctx, t.obj) ?? key.namespace : key.namespace;
-  sendEvent(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: t.kind, name: key.name, namespace, uid: key.uid, checksum: checksumOf(t) })));
+const PEER = "principal";
+
+/** Sends one event of the current resync round (resync-rounds.ts). */
+function sendInRound(ctx: AgentContext, ev: AgentEvent): void {
+  sendEvent(ctx, ev);
+  ctx.resyncRounds.track(PEER, ev.resourceId);
 }
 
-export function startResync(ctx: AgentContext): void {
+/**
+ * Apps are reported under their principal-side namespace (a remapped app: the
+ * principal's). At most once per object per round.
+ */
+function requestUpdateFor(ctx: AgentContext, t: Tracked): void {
+  const key = resourceKeyOf(t.kind, t.obj);
+  if (!ctx.resyncRounds.firstRequest(PEER, `${t.kind}/${key.name}/${key.uid}`)) return;
+  const namespace = t.kind === ResyncKinds.application ? principalSideNamespace(ctx, t.obj) ?? key.namespace : key.namespace;
+  sendInRound(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: t.kind, name: key.name, namespace, uid: key.uid, checksum: checksumOf(t) })));
+}
+
+/** False (and logged) while the previous round with the principal is still running. */
+function beginRound(ctx: AgentContext, why: string): boolean {
+  if (ctx.resyncRounds.busy(PEER, ctx.writer)) {
+    log.info("resync not started: the previous one is still running", { trigger: why });
+    return false;
+  }
+  ctx.resyncRounds.begin(PEER);
+  return true;
+}
+
+export function startResync(ctx: AgentContext, why = "start"): void {
+  if (!beginRound(ctx, why)) return;
   if (ctx.mode === "autonomous") {
-    sendEvent(ctx, req(EventTypes.requestResourceResync, encodeRequestResourceResync()));
+    sendInRound(ctx, req(EventTypes.requestResourceResync, encodeRequestResourceResync()));
     return;
   }
   const all = tracked(ctx);
   for (const t of all) requestUpdateFor(ctx, t);
-  sendEvent(ctx, req(EventTypes.requestSyncedResourceList, encodeRequestSyncedResourceList({ checksum: resourceSetChecksum(all.map((t) => resourceKeyOf(t.kind, t.obj))) })));
-  log.info("resync requested from principal", { resources: all.length });
+  sendInRound(ctx, req(EventTypes.requestSyncedResourceList, encodeRequestSyncedResourceList({ checksum: resourceSetChecksum(all.map((t) => resourceKeyOf(t.kind, t.obj))) })));
+  log.info("resync requested from principal", { resources: all.length, trigger: why });
 }
 
 /** A local object by the principal-side namespace and name. */
@@ -76,11 +99,13 @@ export function handleResyncEvent(ctx: AgentContext, agentName: string, ev: Agen
       // Looked up in our own namespace (upstream uses the principal's and always misses).
       const obj = lookup(ctx, r.value.kind, r.value.name, r.value.namespace);
       if (obj && sourceUidOf(obj)) return requestUpdateFor(ctx, { kind: r.value.kind, obj });
-      sendEvent(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: r.value.kind, name: r.value.name, namespace: r.value.namespace, uid: "", checksum: null })));
+      if (!ctx.resyncRounds.firstRequest(PEER, `${r.value.kind}/${r.value.name}/`)) return;
+      sendInRound(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: r.value.kind, name: r.value.name, namespace: r.value.namespace, uid: "", checksum: null })));
       return;
     }
     case EventTypes.requestResourceResync:
       if (!managed) return log.warn("request-resource-resync refused in autonomous mode");
+      if (!beginRound(ctx, "principal request")) return;
       for (const t of tracked(ctx)) requestUpdateFor(ctx, t);
       return;
     case EventTypes.requestUpdate: {

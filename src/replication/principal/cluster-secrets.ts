@@ -15,10 +15,10 @@
  *   void clusters.informer.run(signal); await clusters.informer.waitForSync(signal);
  *   clusters.clusterName("agent-a"); // "agent-a" unless its secret says otherwise
  */
-import type { KubeClient } from "../kube/client.ts";
-import { secretInformer, type Informer } from "../kube/informer.ts";
-import type { Secret } from "../kube/resources.ts";
-import { getLogger } from "../observability/log.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { secretInformer, type Informer } from "../../kube/informer.ts";
+import type { Secret } from "../../kube/resources.ts";
+import { getLogger } from "../../observability/log.ts";
 
 const log = getLogger("replication");
 

@@ -13,24 +13,27 @@
  *   await repl.start(server.registry);
  */
 import { randomUUID } from "node:crypto";
-import type { AgentEvent, JsonObject } from "../events/cloudevent.ts";
-import { EventTargets } from "../events/event-types.ts";
-import type { KubeClient } from "../kube/client.ts";
-import { applications, appProjects, isAlreadyExists, type WriteCounts } from "../kube/crud.ts";
-import { applicationInformer, appProjectInformer } from "../kube/informer.ts";
-import { getLogger } from "../observability/log.ts";
-import type { AgentRecord, AgentRegistry } from "../principal/agent-registry.ts";
-import type { EventHandler, HandlerOutcome } from "../transport/event-session.ts";
-import { namespaceMatcher } from "./namespace-match.ts";
-import { SelfWrites, watchSelector } from "./objects.ts";
+import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
+import { EventTargets } from "../../events/event-types.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { applications, appProjects, isAlreadyExists, type WriteCounts } from "../../kube/crud.ts";
+import { applicationInformer, appProjectInformer } from "../../kube/informer.ts";
+import { getLogger } from "../../observability/log.ts";
+import type { AgentRecord, AgentRegistry } from "../../principal/agent-registry.ts";
+import type { EventHandler, HandlerOutcome } from "../../transport/event-session.ts";
+import { namespaceMatcher } from "../namespace-match.ts";
+import { SelfWrites, watchSelector } from "../objects.ts";
 import { agentForApp, type PrincipalContext } from "./principal-context.ts";
-import { EventProcessors } from "./event-processors.ts";
+import { EventProcessors } from "../event-processors.ts";
 import { ClusterSecrets } from "./cluster-secrets.ts";
-import type { Application } from "../kube/resources.ts";
+import type { Application } from "../../kube/resources.ts";
 import { handleAppFromAgent } from "./principal-inbound.ts";
 import { onAppAdded, onAppDeleted, onAppUpdated } from "./principal-outbound.ts";
 import { handleProjectFromAgent, onProjectAdded, onProjectDeleted, onProjectUpdated, sendProjectsTo } from "./principal-projects.ts";
 import { handleResyncEvent, startResync } from "./principal-resync.ts";
+import { ResyncRounds } from "../resync-rounds.ts";
+import { Redelivery } from "../redelivery.ts";
+import { ApiReachability } from "../../kube/reachability.ts";
 
 const log = getLogger("replication");
 
@@ -84,10 +87,13 @@ export class PrincipalReplication {
   private running: Promise<void>[] = [];
 
   private readonly processors: EventProcessors;
+  /** Re-sent copies acked only; writes retried as soon as the control plane answers again. */
+  readonly redelivery: Redelivery;
 
   constructor(opts: PrincipalReplicationOptions) {
     this.opts = opts;
     this.processors = new EventProcessors(opts.eventProcessors ?? 10);
+    this.redelivery = new Redelivery({ reach: new ApiReachability(opts.kube.kubeConfig), signal: this.controller.signal });
   }
 
   /**
@@ -97,7 +103,7 @@ export class PrincipalReplication {
   handler(rec: AgentRecord): EventHandler {
     return async (ev, payload) => {
       await this.ready;
-      return this.processors.run(rec.agent, () => this.handle(rec, ev, payload));
+      return this.redelivery.run(rec.agent, ev, () => this.processors.run(rec.agent, () => this.handle(rec, ev, payload)));
     };
   }
 
@@ -145,6 +151,7 @@ export class PrincipalReplication {
       destinationBased,
       appAgents: new Map(),
       clusters: new ClusterSecrets(kube, namespace),
+      resyncRounds: new ResyncRounds(),
     };
     this.ctx = ctx;
     ctx.appInformer.addHandlers({ onAdd: (a) => onAppAdded(ctx, a), onUpdate: (o, a) => onAppUpdated(ctx, o, a), onDelete: (a) => onAppDeleted(ctx, a) });
@@ -159,7 +166,7 @@ export class PrincipalReplication {
     for (const rec of registry.connected()) this.onConnected(rec);
     if (this.opts.resyncIntervalMs > 0) {
       this.timer = setInterval(() => {
-        for (const rec of registry.connected()) startResync(ctx, rec);
+        for (const rec of registry.connected()) startResync(ctx, rec, "interval");
       }, this.opts.resyncIntervalMs);
       this.timer.unref();
     }
@@ -172,7 +179,7 @@ export class PrincipalReplication {
     if (rec.mode === "managed") sendProjectsTo(ctx, rec.agent);
     if (this.resynced.has(rec.agent)) return;
     this.resynced.add(rec.agent);
-    startResync(ctx, rec);
+    startResync(ctx, rec, "first connect");
   }
 
   private async handle(rec: AgentRecord, ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {

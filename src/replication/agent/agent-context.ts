@@ -3,15 +3,16 @@
  * cache (the spec the source of truth last gave us, keyed by source UID) and
  * the persistent EventWriter towards the principal.
  */
-import { objectEvent, type AgentEvent } from "../events/cloudevent.ts";
-import { EventSources, type EventTarget, type EventType } from "../events/event-types.ts";
-import type { EventWriter } from "../events/event-writer.ts";
-import type { KubeClient } from "../kube/client.ts";
-import type { CustomResourceClient } from "../kube/crud.ts";
-import type { Informer } from "../kube/informer.ts";
-import type { Application, AppProject, KubeObject, LooseRecord } from "../kube/resources.ts";
-import type { NamespaceMatcher } from "./namespace-match.ts";
-import { NAMESPACE_REMAPPED, type SelfWrites } from "./objects.ts";
+import { objectEvent, type AgentEvent } from "../../events/cloudevent.ts";
+import { EventSources, type EventTarget, type EventType } from "../../events/event-types.ts";
+import type { EventWriter } from "../../events/event-writer.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import type { CustomResourceClient } from "../../kube/crud.ts";
+import type { Informer } from "../../kube/informer.ts";
+import type { Application, AppProject, KubeObject, LooseRecord } from "../../kube/resources.ts";
+import type { NamespaceMatcher } from "../namespace-match.ts";
+import { NAMESPACE_REMAPPED, type SelfWrites } from "../objects.ts";
+import type { ResyncRounds } from "../resync-rounds.ts";
 
 export type RecreatePolicy = "ignore" | "clear-status" | "resync";
 
@@ -44,6 +45,8 @@ export interface AgentContext {
   adoptionPolicy: AdoptionPolicy;
   /** The principal's namespace, from the authentication response. */
   principalNamespace: string | undefined;
+  /** One resync at a time with the principal, one request-update per object per resync. */
+  resyncRounds: ResyncRounds;
 }
 
 export type AdoptionPolicy = "always" | "never";

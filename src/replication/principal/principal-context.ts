@@ -2,18 +2,19 @@
  * What the principal's replication parts share: clients, caches, the agent
  * registry (per-agent persistent EventWriters) and the principal identity.
  */
-import type { AgentEvent } from "../events/cloudevent.ts";
-import { Annotations, EventSources, EventTypes, Extensions } from "../events/event-types.ts";
-import { objectEvent } from "../events/cloudevent.ts";
-import type { EventTarget, EventType } from "../events/event-types.ts";
-import type { KubeClient } from "../kube/client.ts";
-import type { CustomResourceClient } from "../kube/crud.ts";
-import type { Informer } from "../kube/informer.ts";
-import type { Application, AppProject, LooseRecord } from "../kube/resources.ts";
-import type { AgentRegistry } from "../principal/agent-registry.ts";
-import type { NamespaceMatcher } from "./namespace-match.ts";
-import type { SelfWrites } from "./objects.ts";
+import type { AgentEvent } from "../../events/cloudevent.ts";
+import { Annotations, EventSources, EventTypes, Extensions } from "../../events/event-types.ts";
+import { objectEvent } from "../../events/cloudevent.ts";
+import type { EventTarget, EventType } from "../../events/event-types.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import type { CustomResourceClient } from "../../kube/crud.ts";
+import type { Informer } from "../../kube/informer.ts";
+import type { Application, AppProject, LooseRecord } from "../../kube/resources.ts";
+import type { AgentRegistry } from "../../principal/agent-registry.ts";
+import type { NamespaceMatcher } from "../namespace-match.ts";
+import type { SelfWrites } from "../objects.ts";
 import type { ClusterSecrets } from "./cluster-secrets.ts";
+import type { ResyncRounds } from "../resync-rounds.ts";
 
 export interface PrincipalContext {
   kube: KubeClient;
@@ -38,6 +39,8 @@ export interface PrincipalContext {
   appAgents: Map<string, string>;
   /** The agents' Argo CD cluster secrets (cluster names). */
   clusters: ClusterSecrets;
+  /** One resync at a time per agent, one request-update per object per resync. */
+  resyncRounds: ResyncRounds;
 }
 
 /** Queues an event for an agent; the agent's writer holds it while it is disconnected. */

@@ -5,13 +5,13 @@
  * reverted, deletions recreated, and only refresh / sync / terminate requests
  * are forwarded to the owning agent.
  */
-import { EventTargets, EventTypes } from "../events/event-types.ts";
-import { getLogger } from "../observability/log.ts";
-import type { Application } from "../kube/resources.ts";
-import { isAlreadyExists, retryOnConflict } from "../kube/crud.ts";
-import { desiredStateChanged, freshCopy, operationPhase, REFRESH_ANNOTATION, same, sourceUidOf } from "./objects.ts";
+import { EventTargets, EventTypes } from "../../events/event-types.ts";
+import { getLogger } from "../../observability/log.ts";
+import type { Application } from "../../kube/resources.ts";
+import { isAlreadyExists, retryOnConflict } from "../../kube/crud.ts";
+import { desiredStateChanged, freshCopy, operationPhase, REFRESH_ANNOTATION, same, sourceUidOf } from "../objects.ts";
 import { agentForApp, isAutonomous, keyOf, principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
-import { errorText } from "./kube-errors.ts";
+import { errorText } from "../kube-errors.ts";
 
 const log = getLogger("replication");
 

@@ -2,7 +2,12 @@
  * Counters of resync activity on the principal, read by the metrics at scrape
  * time: runs started per agent, and what each resync request led to.
  */
-export type ResyncResult = "in-sync" | "updated" | "deleted" | "list-sent" | "list-in-sync";
+export type ResyncResult =
+  | "in-sync" | "updated" | "deleted" | "list-sent" | "list-in-sync"
+  /** A resync start skipped: a round with the agent was running, or just ran on its connection. */
+  | "skipped-running"
+  /** A response-synced-resource for an object already asked about in the round. */
+  | "already-requested";
 
 export const resyncStats = {
   /** Resync runs started, by agent. */

@@ -1,0 +1,72 @@
+/**
+ * A tiny client of argocd-server's REST API (what the `argocd` CLI and the UI use), so tests
+ * and the demo can ask Argo CD itself what it sees and request syncs the way users do. Logs in
+ * as a local user (POST /api/v1/session) and sends the token as a bearer header.
+ *
+ * @example
+ *   const api = new ArgoCdApi("http://127.0.0.1:8080", "admin", "password");
+ *   await api.login();
+ *   const app = await api.getApp("guestbook", "agent-managed");    // Application JSON or undefined
+ *   await api.sync("guestbook", "agent-managed");                   // sets .operation at the hub
+ */
+import type { Application } from "../../src/kube/resources.ts";
+
+export class ArgoCdApi {
+  readonly url: string;
+  private readonly username: string;
+  private readonly password: string;
+  private token = "";
+
+  constructor(url: string, username: string, password: string) {
+    this.url = url;
+    this.username = username;
+    this.password = password;
+  }
+
+  async login(): Promise<void> {
+    const res = await fetch(`${this.url}/api/v1/session`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: this.username, password: this.password }),
+    });
+    if (!res.ok) throw new Error(`argocd-server login: HTTP ${res.status} ${await res.text()}`);
+    this.token = ((await res.json()) as { token: string }).token;
+  }
+
+  /** The server's version (GET /api/version), e.g. "v3.5.1+unknown". */
+  async version(): Promise<string> {
+    return ((await this.call("GET", "/api/version")) as { Version: string }).Version;
+  }
+
+  /** The Application as argocd-server serves it, or undefined if it does not know it. */
+  async getApp(name: string, appNamespace: string): Promise<Application | undefined> {
+    return (await this.call("GET", `/api/v1/applications/${name}?appNamespace=${encodeURIComponent(appNamespace)}`, undefined, true)) as
+      | Application
+      | undefined;
+  }
+
+  /** Names ("namespace/name") of the Applications argocd-server lists. */
+  async listApps(): Promise<string[]> {
+    const list = (await this.call("GET", "/api/v1/applications")) as { items?: Application[] | null };
+    return (list.items ?? []).map((a) => `${a.metadata.namespace}/${a.metadata.name}`).sort();
+  }
+
+  /** Requests a sync, like `argocd app sync <ns>/<name>`: argocd-server writes the operation. */
+  async sync(name: string, appNamespace: string, revision?: string): Promise<Application> {
+    return (await this.call("POST", `/api/v1/applications/${name}/sync`, { name, appNamespace, ...(revision ? { revision } : {}) })) as Application;
+  }
+
+  private async call(method: string, path: string, body?: unknown, allow404 = false): Promise<unknown> {
+    if (!this.token) await this.login();
+    const res = await fetch(`${this.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(20_000),
+    });
+    // argocd-server answers 403 (not 404) for apps it does not know, so as not to reveal them.
+    if (allow404 && (res.status === 404 || res.status === 403)) return undefined;
+    if (!res.ok) throw new Error(`argocd-server ${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+    return res.json();
+  }
+}

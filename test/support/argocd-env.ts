@@ -1,0 +1,224 @@
+/**
+ * The whole system with real Argo CD, for the e2e test test/e2e/argocd-real.test.ts and the
+ * demo (scripts/demo.ts): kube-apiservers for the hub ("control-plane") and each workload
+ * cluster (test/support/kube-env.ts), a git repository on `git daemon` (argocd-git.ts), real
+ * Argo CD on every cluster (argocd.ts: repo-server + application-controller on the workload
+ * clusters, repo-server + argocd-server at the hub), and our principal and agents as child
+ * processes (the CLI from source) over mutual TLS, identity from the client certificate's CN.
+ *
+ * @example
+ *   const env = await startArgoCdEnv({ managed: ["agent-managed"], autonomous: ["agent-autonomous"] });
+ *   after(() => env.stop());
+ *   await applications(env.hubKube).create(managedApp("guestbook", "agent-managed", env.git.url, "guestbook"));
+ *   const seen = await env.api.getApp("guestbook", "agent-managed");   // what argocd-server sees
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { ensureNamespace } from "../../src/kube/crud.ts";
+import type { Application } from "../../src/kube/resources.ts";
+import { createCa, issueCertificate } from "../../src/transport/certificates.ts";
+import { ArgoCdApi } from "./argocd-api.ts";
+import { startGitRepo, type GitRepo } from "./argocd-git.ts";
+import { ADMIN_PASSWORD, ARGOCD_NS, findArgoCd, startArgoCd, type ArgoCdInstance } from "./argocd.ts";
+import { startKubeEnv, type KubeClusterHandle, type KubeEnv } from "./kube-env.ts";
+import { registerTempDir, removeTempDir, sweepStaleTempDirs } from "./kube-processes.ts";
+import { freePort, start, type Running } from "./processes.ts";
+
+export const HUB = "control-plane";
+const TEMP_PREFIX = "argocd-agent-real-argocd-";
+
+export interface ArgoCdEnvOptions {
+  managed?: string[];
+  autonomous?: string[];
+  /** Controller --app-resync seconds on the workload clusters (default 30). */
+  appResyncSeconds?: number;
+  /** Progress messages (the demo prints them). */
+  log?: (msg: string) => void;
+}
+
+export interface ArgoCdEnv {
+  kube: KubeEnv;
+  hub: KubeClusterHandle;
+  hubKube: KubeClient;
+  kubeOf(cluster: string): KubeClient;
+  git: GitRepo;
+  argocd: Map<string, ArgoCdInstance>;
+  /** argocd-server at the hub, logged in as admin. */
+  api: ArgoCdApi;
+  principal: Running;
+  agents: Map<string, Running>;
+  /** Agent name → its healthz port (GET /readyz is 200 while connected). */
+  agentHealthPorts: Map<string, number>;
+  /** Recent output of every component, for failure messages. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Extra principal flags, in one place. The principal's resource proxy and redis proxy (upstream
+ * on by default) need TLS material and Argo CD's redis we do not give it here, so both stay off.
+ */
+export function principalExtraArgs(): string[] {
+  return ["--enable-resource-proxy=false", "--disable-redis-proxy=true"];
+}
+
+/** Extra agent flags, in one place (see principalExtraArgs). */
+export function agentExtraArgs(): string[] {
+  return [];
+}
+
+export async function startArgoCdEnv(opts: ArgoCdEnvOptions = {}): Promise<ArgoCdEnv> {
+  const log = opts.log ?? (() => {});
+  const managed = opts.managed ?? [];
+  const autonomous = opts.autonomous ?? [];
+  const workloads = [...managed, ...autonomous];
+  findArgoCd(); // fail before starting anything if Argo CD is not built
+  log(`starting etcd and kube-apiservers (${[HUB, ...workloads].join(", ")})…`);
+  const kube = await startKubeEnv({ clusters: [HUB, ...workloads], namespaces: [ARGOCD_NS], crds: false });
+  sweepStaleTempDirs(tmpdir(), TEMP_PREFIX);
+  const dir = mkdtempSync(join(tmpdir(), TEMP_PREFIX));
+  registerTempDir(dir); // removed at exit even if stop() is never reached
+  const argocd = new Map<string, ArgoCdInstance>();
+  const agents = new Map<string, Running>();
+  const agentHealthPorts = new Map<string, number>();
+  let principal: Running | undefined;
+  let git: GitRepo | undefined;
+  const procs = () => [...(principal ? [principal] : []), ...agents.values()];
+  const stop = async () => {
+    await Promise.all(procs().map((p) => p.stop()));
+    await Promise.all([...argocd.values()].map((a) => a.stop()));
+    await git?.stop();
+    await kube.stop();
+    removeTempDir(dir);
+  };
+  const logs = () => [
+    ...[...argocd.values()].map((a) => a.logs()),
+    ...(principal ? [`--- principal\n${tail(principal.output())}`] : []),
+    ...[...agents].map(([n, a]) => `--- agent ${n}\n${tail(a.output())}`),
+  ].join("\n");
+  try {
+    const hub = kube.cluster(HUB);
+    const hubKube = createKubeClient(hub.kubeConfig);
+    const clients = new Map<string, KubeClient>([[HUB, hubKube]]);
+    const kubeOf = (c: string) => clients.get(c) ?? clients.set(c, createKubeClient(kube.cluster(c).kubeConfig)).get(c)!;
+    git = await startGitRepo(join(dir, "git"));
+    log(`git repository served at ${git.url} (commit ${git.head().slice(0, 7)})`);
+
+    log("starting real Argo CD: redis + repo-server + argocd-server at the hub, redis + repo-server + application-controller per workload cluster…");
+    const started = await Promise.all([
+      startArgoCd({
+        cluster: hub, workDir: join(dir, HUB), components: ["server"],
+        applicationNamespaces: ["agent-*"], projectSourceNamespaces: ["agent-*"],
+      }),
+      ...workloads.map((c) => startArgoCd({ cluster: kube.cluster(c), workDir: join(dir, c), components: ["controller"], appResyncSeconds: opts.appResyncSeconds })),
+    ].map((p) => p.catch((err: Error) => err)));
+    for (const s of started) if (!(s instanceof Error)) argocd.set(s.name, s);
+    const failed = started.find((s) => s instanceof Error);
+    if (failed) throw failed;
+    const api = new ArgoCdApi(argocd.get(HUB)!.serverUrl!, "admin", ADMIN_PASSWORD);
+    await api.login();
+
+    // On the hub each agent's Applications live in a namespace named after the agent.
+    for (const agent of workloads) await ensureNamespace(hubKube, agent);
+    const pki = await writePki(dir, workloads);
+    const grpcPort = await freePort();
+    principal = start([
+      "principal", "-n", ARGOCD_NS, "--kubeconfig", hub.kubeconfigPath,
+      "--listen-host", "127.0.0.1", "--listen-port", String(grpcPort),
+      "--tls-cert", pki.cert, "--tls-key", pki.key, "--root-ca-path", pki.ca,
+      "--auth", "mtls:subject:CN=([^,]+)", "--insecure-jwt-generate", "--allowed-namespaces", workloads.join(","),
+      "--healthz-port", String(await freePort()), "--metrics-port", "0",
+      ...principalExtraArgs(),
+    ]);
+    await principal.waitFor(/principal started/, 60_000);
+    log(`principal listening on 127.0.0.1:${grpcPort} (mTLS)`);
+    for (const agent of workloads) {
+      const health = await freePort();
+      agentHealthPorts.set(agent, health);
+      agents.set(agent, start([
+        "agent", "-n", ARGOCD_NS, "--agent-mode", managed.includes(agent) ? "managed" : "autonomous",
+        "--kubeconfig", kube.cluster(agent).kubeconfigPath, "--server-address", "127.0.0.1", "--server-port", String(grpcPort),
+        "--creds", "mtls:any", "--root-ca-path", pki.ca,
+        "--tls-client-cert", join(dir, "pki", `${agent}.crt`), "--tls-client-key", join(dir, "pki", `${agent}.key`),
+        "--heartbeat-interval", "10s", "--healthz-port", String(health), "--metrics-port", "0",
+        ...agentExtraArgs(),
+      ]));
+    }
+    for (const [agent, port] of agentHealthPorts) await waitReady(agent, port, agents.get(agent)!);
+    log(`agents connected: ${workloads.join(", ")}`);
+    return { kube, hub, hubKube, kubeOf, git, argocd, api, principal, agents, agentHealthPorts, logs, stop };
+  } catch (err) {
+    const detail = logs();
+    await stop();
+    throw new Error(`${(err as Error).message}\n${detail}`);
+  }
+}
+
+async function writePki(dir: string, agents: string[]): Promise<{ ca: string; cert: string; key: string }> {
+  mkdirSync(join(dir, "pki"));
+  const ca = await createCa("argocd-agent-real-argocd-ca");
+  const files: Record<string, string> = { "ca.crt": ca.cert };
+  const srv = await issueCertificate(ca, { commonName: "principal", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], client: false });
+  Object.assign(files, { "principal.crt": srv.cert, "principal.key": srv.key });
+  for (const agent of agents) {
+    const c = await issueCertificate(ca, { commonName: agent, server: false });
+    Object.assign(files, { [`${agent}.crt`]: c.cert, [`${agent}.key`]: c.key });
+  }
+  for (const [name, pem] of Object.entries(files)) writeFileSync(join(dir, "pki", name), pem, { mode: 0o600 });
+  return { ca: join(dir, "pki", "ca.crt"), cert: join(dir, "pki", "principal.crt"), key: join(dir, "pki", "principal.key") };
+}
+
+async function waitReady(agent: string, port: number, proc: Running): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false))) {
+    if (proc.proc.exitCode !== null) throw new Error(`agent ${agent} exited:\n${tail(proc.output())}`);
+    if (Date.now() > deadline) throw new Error(`agent ${agent} not connected after 60s:\n${tail(proc.output())}`);
+    await sleep(200);
+  }
+}
+
+const tail = (s: string, n = 20) => s.trimEnd().split("\n").slice(-n).join("\n");
+
+/** Where an app's manifests come from: a path of the env's git repository. */
+function source(repoURL: string, path: string) {
+  return { repoURL, path, targetRevision: "HEAD" };
+}
+
+/**
+ * A managed app as created at the hub (in the agent's namespace). `auto` adds automated sync
+ * (prune, self-heal); without it the app syncs only when asked.
+ */
+export function managedApp(name: string, agent: string, repoURL: string, path: string, auto = true): Application {
+  return {
+    apiVersion: "argoproj.io/v1alpha1", kind: "Application",
+    metadata: { name, namespace: agent },
+    spec: {
+      project: "default", source: source(repoURL, path),
+      destination: { server: "https://kubernetes.default.svc", namespace: name },
+      syncPolicy: { ...(auto ? { automated: { prune: true, selfHeal: true } } : {}), syncOptions: ["CreateNamespace=true"] },
+    },
+  } as Application;
+}
+
+/** An autonomous app as created on the workload cluster itself (namespace argocd), auto-synced. */
+export function autonomousApp(name: string, repoURL: string, path: string): Application {
+  return managedApp(name, ARGOCD_NS, repoURL, path, true);
+}
+
+export interface AppStatusView {
+  sync?: string;
+  health?: string;
+  revision?: string;
+  phase?: string;
+}
+
+/** The parts of an Application's status the demo and the tests look at. */
+export function statusOf(app: Application | undefined): AppStatusView {
+  const s = app?.status as {
+    sync?: { status?: string; revision?: string }; health?: { status?: string }; operationState?: { phase?: string };
+  } | undefined;
+  return { sync: s?.sync?.status, health: s?.health?.status, revision: s?.sync?.revision, phase: s?.operationState?.phase };
+}
