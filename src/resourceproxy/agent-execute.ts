@@ -36,8 +36,8 @@ function fail(req: ResourceRequest, code: number, reason: string, message: strin
   return { uuid: req.uuid, status: code, resource: statusBody(code, reason, message) };
 }
 
-function fromReply(req: ResourceRequest, r: KubeReply, expectBody = true): ResourceResponse {
-  if (r.status >= 200 && r.status < 300) return { uuid: req.uuid, status: 200, ...(expectBody && r.text ? { resource: r.text } : {}) };
+function fromReply(req: ResourceRequest, r: KubeReply): ResourceResponse {
+  if (r.status >= 200 && r.status < 300) return { uuid: req.uuid, status: 200, ...(r.text ? { resource: r.text } : {}) };
   return { uuid: req.uuid, status: r.status, ...(r.text ? { resource: r.text } : {}) };
 }
 
@@ -132,7 +132,9 @@ export async function executeResourceRequest(ctx: ExecuteContext, req: ResourceR
       if (!isJsonObject(body.toString("utf8"))) return fail(req, 500, "InternalError", "DELETE needs a JSON DeleteOptions body");
       const denied = await requireManaged();
       if (denied) return denied;
-      return fromReply(req, await call({ method: "DELETE", path: objectPath, body, contentType: "application/json" }), false);
+      // Upstream sends no body for DELETE, which kubectl delete cannot decode ("unexpected end of JSON
+      // input"); we pass the API server's answer (the object or a Status) through, as a direct call would.
+      return fromReply(req, await call({ method: "DELETE", path: objectPath, body, contentType: "application/json" }));
     }
     default:
       return fail(req, 500, "InternalError", `method ${String(method)} is not supported`);

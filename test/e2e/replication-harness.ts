@@ -114,7 +114,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       await ensureNamespace(kube(spec.cluster), namespace);
       const { values } = resolveSettings(AGENT_SETTINGS, {
         serverAddress: "127.0.0.1", serverPort: String(port), insecurePlaintext: "true", creds: `userpass:${join(tmp, `creds-${name}`)}`,
-        namespace, agentMode: spec.mode, healthzPort: "0", metricsPort: "0",
+        namespace, agentMode: spec.mode, healthzPort: "0", metricsPort: "0", logLevel: "warn",
         kubeconfig: env.cluster(spec.cluster).kubeconfigPath, ...extra,
       }, {});
       const a = await startAgent(values);
