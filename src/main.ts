@@ -1,6 +1,7 @@
 /**
  * Entry point of the single `argocd-agent` executable: subcommands principal,
- * agent, version and diagnostics. Configuration errors exit with code 2.
+ * agent, version, diagnostics and ctl (the operator CLI, also run when the
+ * executable is invoked as `argocd-agentctl`). Configuration errors exit with code 2.
  */
 import { Command, CommanderError } from "commander";
 import { componentCommand, StartupError } from "./cli/component-command.ts";
@@ -11,6 +12,7 @@ import { SettingsError } from "./settings/types.ts";
 import { runPrincipal } from "./principal/run.ts";
 import { runAgent } from "./agent/run.ts";
 import { diagnosticsCommand } from "./cli/diagnostics-command.ts";
+import { ctlCommand, CtlError } from "./ctl/ctl-command.ts";
 import { getLogger } from "./observability/log.ts";
 
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s + "\n")): Command {
@@ -21,6 +23,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
   program.addCommand(componentCommand("agent", "Run an agent (workload-cluster side)", AGENT_SETTINGS, runAgent));
   program.addCommand(versionCommand(out));
   program.addCommand(diagnosticsCommand(out));
+  program.addCommand(ctlCommand(out));
   // Errors from any subcommand surface here instead of exiting inside commander.
   const override = (c: Command) => {
     c.exitOverride();
@@ -48,6 +51,10 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed its message; help and version are not errors.
       return err.exitCode === 0 ? 0 : 2;
     }
+    if (err instanceof CtlError) {
+      process.stderr.write(`argocd-agent ctl: error: ${err.message}\n`);
+      return err.exitCode;
+    }
     if (err instanceof SettingsError || err instanceof StartupError) {
       process.stderr.write(`argocd-agent: error: ${err.message}\n`);
       return 2;
@@ -58,4 +65,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // Exit explicitly: a finished component must not linger on open handles.
-void main(process.argv.slice(2)).then((code) => process.exit(code));
+// Installed as `argocd-agentctl` (a link or copy), the executable is the operator CLI.
+const invokedAs = (process.argv[1] ?? process.argv0).split("/").pop() ?? "";
+const argv = /^argocd-agentctl/.test(invokedAs) || /^argocd-agentctl/.test(process.argv0.split("/").pop() ?? "") ? ["ctl", ...process.argv.slice(2)] : process.argv.slice(2);
+void main(argv).then((code) => process.exit(code));

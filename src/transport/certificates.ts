@@ -27,6 +27,8 @@ export interface CertificateAuthority extends PemPair {
   name: string;
   keys: CryptoKeyPair;
   certificate: x509.X509Certificate;
+  /** How leaves are signed; default ECDSA P-256 with SHA-256 (our own CAs). */
+  signingAlgorithm?: Algorithm | EcdsaParams | RsaHashedImportParams;
 }
 
 export interface CertificateRequest {
@@ -94,12 +96,46 @@ export async function issueCertificate(ca: CertificateAuthority, req: Certificat
     issuer: ca.certificate.subject,
     notBefore,
     notAfter: new Date(notBefore.getTime() + (req.validDays ?? 365) * DAY),
-    signingAlgorithm: ALG,
+    signingAlgorithm: ca.signingAlgorithm ?? ALG,
     publicKey: keys.publicKey,
     signingKey: ca.keys.privateKey,
     extensions,
   });
   return { cert: cert.toString("pem") + "\n", key: await keyPem(keys.privateKey) };
+}
+
+/**
+ * A CA from PEM (e.g. the `argocd-agent-ca` Secret written by upstream's
+ * `pki init`, RSA, or by ours, ECDSA P-256), able to issue leaves.
+ * @throws Error when the key does not parse or does not belong to the certificate.
+ */
+export async function loadCa(certPem: string, keyPem: string): Promise<CertificateAuthority> {
+  const certificate = new x509.X509Certificate(certPem);
+  const alg = certificate.publicKey.algorithm as { name: string; namedCurve?: string };
+  const der = Buffer.from(keyPem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+  let importAlg: EcKeyImportParams | RsaHashedImportParams;
+  let signingAlgorithm: EcdsaParams | RsaHashedImportParams;
+  if (alg.name === "ECDSA") {
+    const hash = alg.namedCurve === "P-384" ? "SHA-384" : alg.namedCurve === "P-521" ? "SHA-512" : "SHA-256";
+    importAlg = { name: "ECDSA", namedCurve: alg.namedCurve ?? "P-256" };
+    signingAlgorithm = { name: "ECDSA", hash };
+  } else if (alg.name === "RSASSA-PKCS1-v1_5") {
+    importAlg = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+    signingAlgorithm = importAlg;
+  } else {
+    throw new Error(`CA key type ${alg.name} is not supported (use RSA or ECDSA)`);
+  }
+  if (!/BEGIN PRIVATE KEY/.test(keyPem)) throw new Error("CA key must be a PKCS#8 PEM (BEGIN PRIVATE KEY)");
+  const privateKey = await webcrypto.subtle.importKey("pkcs8", der, importAlg, true, ["sign"]);
+  const publicKey = await certificate.publicKey.export(importAlg as Algorithm, ["verify"]);
+  // The pair must match: sign and verify a probe.
+  const probe = Buffer.from("argocd-agent-ca-check");
+  const sig = await webcrypto.subtle.sign(signingAlgorithm, privateKey, probe);
+  if (!(await webcrypto.subtle.verify(signingAlgorithm, publicKey as webcrypto.CryptoKey, sig, probe))) {
+    throw new Error("CA key does not belong to the CA certificate");
+  }
+  const keys = { privateKey, publicKey } as unknown as CryptoKeyPair;
+  return { name: certificate.subject, cert: certPem, key: keyPem, keys, certificate, signingAlgorithm };
 }
 
 /** A throw-away CA plus a server certificate for `--insecure-tls-generate`. */

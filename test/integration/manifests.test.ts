@@ -250,7 +250,8 @@ for (const overlay of OVERLAYS) {
     it("principal ports: containerPorts, probes, Services and scrape hints match the resolved settings", () => {
       const d = deployment(r.objects, "argocd-agent-principal");
       const p = r.principal;
-      assert.deepEqual(containerPorts(d), [p.listenPort, p.metricsPort, p.healthzPort].sort());
+      assert.equal(p.enableResourceProxy, true, "the resource proxy is on, as upstream");
+      assert.deepEqual(containerPorts(d), [p.listenPort, p.metricsPort, p.healthzPort, p.resourceProxyPort].sort());
       const grpc = mainContainer(d).ports.find((x: { containerPort: number }) => x.containerPort === p.listenPort);
       assert.equal(grpc.name, "grpc");
       assertProbes(d, p.healthzPort);
@@ -263,6 +264,18 @@ for (const overlay of OVERLAYS) {
       }
       const grpcServices = services.filter((s) => s.spec.ports.some((x: KubeManifest) => resolvePort(d, x.targetPort ?? x.port) === p.listenPort));
       assert.deepEqual(grpcServices.map((s) => s.metadata.name), ["argocd-agent-principal"], "one Service reaches the gRPC port");
+      const rpServices = services.filter((s) => s.spec.ports.some((x: KubeManifest) => resolvePort(d, x.targetPort ?? x.port) === p.resourceProxyPort));
+      assert.deepEqual(rpServices.map((s) => s.metadata.name), ["argocd-agent-resource-proxy"], "Service argocd-agent-resource-proxy reaches the resource proxy");
+      assert.equal(rpServices[0].spec.ports[0].port, 9090, "cluster Secrets default to argocd-agent-resource-proxy:9090");
+    });
+
+    it("the NetworkPolicy admits the resource proxy only from Argo CD's server pods", () => {
+      const d = deployment(r.objects, "argocd-agent-principal");
+      const np = objectsOfKind(r.objects, "NetworkPolicy").find((x) => matchesLabels(x.spec.podSelector.matchLabels, podLabels(d)));
+      assert.ok(np);
+      const rules = (np.spec.ingress as KubeManifest[]).filter((rule) => !rule.ports || rule.ports.some((x: KubeManifest) => resolvePort(d, x.port) === r.principal.resourceProxyPort));
+      assert.equal(rules.length, 1);
+      assert.deepEqual(rules[0].from, [{ namespaceSelector: {}, podSelector: { matchLabels: { "app.kubernetes.io/name": "argocd-server" } } }]);
     });
 
     it("agent ports: metrics and health only (it is a client), matching its settings; it dials the principal Service", () => {
@@ -447,6 +460,11 @@ function meshPostureChecks(overlay: "istio" | "linkerd") {
         assert.ok(ingress, "an ingress listener for the gRPC port");
         assert.equal(ingress.defaultEndpoint, `127.0.0.1:${r.principal.listenPort}`);
         assert.equal(ingress.port.protocol, "GRPC");
+        // The resource proxy shares the loopback bind; Envoy delivers it as TCP (it is TLS inside the tunnel).
+        const rp = sidecars[0].spec.ingress.find((i: KubeManifest) => i.port.number === r.principal.resourceProxyPort);
+        assert.ok(rp, "an ingress listener for the resource proxy port");
+        assert.equal(rp.defaultEndpoint, `127.0.0.1:${r.principal.resourceProxyPort}`);
+        assert.equal(rp.port.protocol, "TCP");
       });
 
       it("istio: sidecars injected in both pods, STRICT mTLS for both", () => {
@@ -591,6 +609,20 @@ describe("manifests: components/agent-managed", () => {
       { apiGroups: [""], resources: ["secrets", "configmaps"], verbs: ["create", "update", "patch", "delete"] },
     ]));
     const binding = findObject(objects, "RoleBinding", "argocd-agent-agent-managed");
+    assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "argocd-agent-agent", namespace: NAMESPACE }]);
+  });
+});
+
+describe("manifests: components/live-resources", () => {
+  it("grants the agent read access to everything, the writes of resource actions, pod logs and exec", () => {
+    const objects = renderComposition(["overlays/istio"], ["components/live-resources"]);
+    const rules = normaliseRules(findObject(objects, "ClusterRole", "argocd-agent-agent-live-resources").rules);
+    for (const want of ["*/*:get", "*/*:list", "apps/deployments:patch", "/pods:delete", "batch/jobs:create", "/pods/log:get", "/pods/exec:create"]) {
+      assert.ok(rules.includes(want), `missing ${want}`);
+    }
+    assert.ok(!rules.some((r) => r.startsWith("*/*:") && !/:(get|list|watch)$/.test(r)), "no write on everything");
+    assert.ok(!rules.some((r) => r.startsWith("/secrets:") && !/:(get|list|watch)$/.test(r)), "no write on Secrets");
+    const binding = findObject(objects, "ClusterRoleBinding", "argocd-agent-agent-live-resources");
     assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: "argocd-agent-agent", namespace: NAMESPACE }]);
   });
 });
