@@ -56,6 +56,43 @@ export class ArgoCdApi {
     return (await this.call("POST", `/api/v1/applications/${name}/sync`, { name, appNamespace, ...(revision ? { revision } : {}) })) as Application;
   }
 
+  /** The app's resource tree (argocd-server reads it from redis: with agents, the redis proxy). */
+  async resourceTree(name: string, appNamespace: string): Promise<{ nodes?: ResourceNode[] }> {
+    return (await this.call("GET", `/api/v1/applications/${name}/resource-tree?appNamespace=${encodeURIComponent(appNamespace)}`)) as { nodes?: ResourceNode[] };
+  }
+
+  /** The managed resources (live and target state per resource), also from redis. */
+  async managedResources(name: string, appNamespace: string): Promise<{ items?: { kind: string; name: string; liveState?: string }[] }> {
+    return (await this.call("GET", `/api/v1/applications/${name}/managed-resources?appNamespace=${encodeURIComponent(appNamespace)}`)) as {
+      items?: { kind: string; name: string; liveState?: string }[];
+    };
+  }
+
+  /** A resource's live manifest as the UI shows it (argocd-server reads it from the cluster: with agents, the resource proxy). */
+  async liveManifest(app: string, appNamespace: string, r: ResourceRef): Promise<Record<string, unknown>> {
+    const out = (await this.call("GET", `/api/v1/applications/${app}/resource?${resourceQuery(appNamespace, r)}`)) as { manifest: string };
+    return JSON.parse(out.manifest) as Record<string, unknown>;
+  }
+
+  /** Names of the resource actions available for a resource. */
+  async actions(app: string, appNamespace: string, r: ResourceRef): Promise<string[]> {
+    const out = (await this.call("GET", `/api/v1/applications/${app}/resource/actions?${resourceQuery(appNamespace, r)}`)) as { actions?: { name: string }[] };
+    return (out.actions ?? []).map((a) => a.name);
+  }
+
+  /** Runs a resource action (e.g. "restart" on a Deployment), as the UI's action menu does. */
+  async runAction(app: string, appNamespace: string, r: ResourceRef, action: string): Promise<void> {
+    await this.call("POST", `/api/v1/applications/${app}/resource/actions/v2`, {
+      name: app, appNamespace, namespace: r.namespace, resourceName: r.name, version: r.version, kind: r.kind, group: r.group ?? "", action, resourceActionParameters: [],
+    });
+  }
+
+  /** Raw GET (for streaming endpoints such as pod logs). */
+  async raw(path: string): Promise<Response> {
+    if (!this.token) await this.login();
+    return fetch(`${this.url}${path}`, { headers: { authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(30_000) });
+  }
+
   private async call(method: string, path: string, body?: unknown, allow404 = false): Promise<unknown> {
     if (!this.token) await this.login();
     const res = await fetch(`${this.url}${path}`, {
@@ -69,4 +106,25 @@ export class ArgoCdApi {
     if (!res.ok) throw new Error(`argocd-server ${method} ${path}: HTTP ${res.status} ${await res.text()}`);
     return res.json();
   }
+}
+
+export interface ResourceRef {
+  group?: string;
+  version: string;
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+export interface ResourceNode {
+  group?: string;
+  version: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  uid?: string;
+}
+
+function resourceQuery(appNamespace: string, r: ResourceRef): string {
+  return new URLSearchParams({ appNamespace, namespace: r.namespace, resourceName: r.name, version: r.version, kind: r.kind, group: r.group ?? "" }).toString();
 }

@@ -12,7 +12,7 @@
  *   await applications(env.hubKube).create(managedApp("guestbook", "agent-managed", env.git.url, "guestbook"));
  *   const seen = await env.api.getApp("guestbook", "agent-managed");   // what argocd-server sees
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -25,7 +25,7 @@ import { startGitRepo, type GitRepo } from "./argocd-git.ts";
 import { ADMIN_PASSWORD, ARGOCD_NS, findArgoCd, startArgoCd, type ArgoCdInstance } from "./argocd.ts";
 import { startKubeEnv, type KubeClusterHandle, type KubeEnv } from "./kube-env.ts";
 import { registerTempDir, removeTempDir, sweepStaleTempDirs } from "./kube-processes.ts";
-import { freePort, start, type Running } from "./processes.ts";
+import { freePort, runSync, start, type Running } from "./processes.ts";
 
 export const HUB = "control-plane";
 const TEMP_PREFIX = "argocd-agent-real-argocd-";
@@ -37,6 +37,12 @@ export interface ArgoCdEnvOptions {
   appResyncSeconds?: number;
   /** Progress messages (the demo prints them). */
   log?: (msg: string) => void;
+  /**
+   * Live resources as a user wires them: the principal's resource proxy (cluster Secrets written
+   * by `argocd-agent ctl agent create`) and redis proxy (argocd-server's --redis), the agents
+   * reading their Argo CD's redis.
+   */
+  liveResources?: boolean;
 }
 
 export interface ArgoCdEnv {
@@ -52,22 +58,38 @@ export interface ArgoCdEnv {
   agents: Map<string, Running>;
   /** Agent name → its healthz port (GET /readyz is 200 while connected). */
   agentHealthPorts: Map<string, number>;
+  /** With liveResources: the principal's resource proxy and redis proxy ports on 127.0.0.1. */
+  resourceProxyPort?: number;
+  redisProxyPort?: number;
   /** Recent output of every component, for failure messages. */
   logs(): string;
   stop(): Promise<void>;
 }
 
-/**
- * Extra principal flags, in one place. The principal's resource proxy and redis proxy (upstream
- * on by default) need TLS material and Argo CD's redis we do not give it here, so both stay off.
- */
-export function principalExtraArgs(): string[] {
-  return ["--enable-resource-proxy=false", "--disable-redis-proxy=true"];
+interface LivePorts {
+  resourceProxy: number;
+  redisProxy: number;
+  /** Argo CD's redis at the hub (the redis proxy's backend). */
+  hubRedis: string;
+  pki: { ca: string; cert: string; key: string };
 }
 
-/** Extra agent flags, in one place (see principalExtraArgs). */
-export function agentExtraArgs(): string[] {
-  return [];
+/**
+ * Extra principal flags, in one place. Without live resources both proxies stay off (upstream
+ * has them on by default; they need TLS material and Argo CD's redis).
+ */
+export function principalExtraArgs(live?: LivePorts): string[] {
+  if (!live) return ["--enable-resource-proxy=false", "--disable-redis-proxy=true"];
+  return [
+    "--enable-resource-proxy=true", "--resource-proxy-port", String(live.resourceProxy),
+    "--resource-proxy-cert-path", live.pki.cert, "--resource-proxy-key-path", live.pki.key, "--resource-proxy-ca-path", live.pki.ca,
+    "--disable-redis-proxy=false", "--redis-proxy-port", String(live.redisProxy), "--redis-server-address", live.hubRedis,
+  ];
+}
+
+/** Extra agent flags, in one place (see principalExtraArgs): the agent's own Argo CD redis. */
+export function agentExtraArgs(agentRedis?: string): string[] {
+  return agentRedis ? ["--redis-addr", agentRedis] : [];
 }
 
 export async function startArgoCdEnv(opts: ArgoCdEnvOptions = {}): Promise<ArgoCdEnv> {
@@ -108,10 +130,13 @@ export async function startArgoCdEnv(opts: ArgoCdEnvOptions = {}): Promise<ArgoC
     log(`git repository served at ${git.url} (commit ${git.head().slice(0, 7)})`);
 
     log("starting real Argo CD: redis + repo-server + argocd-server at the hub, redis + repo-server + application-controller per workload cluster…");
+    // With live resources argocd-server uses the principal's redis proxy (started below).
+    const liveRp = opts.liveResources ? { resourceProxy: await freePort(), redisProxy: await freePort() } : undefined;
     const started = await Promise.all([
       startArgoCd({
         cluster: hub, workDir: join(dir, HUB), components: ["server"],
         applicationNamespaces: ["agent-*"], projectSourceNamespaces: ["agent-*"],
+        serverRedis: liveRp ? `127.0.0.1:${liveRp.redisProxy}` : undefined,
       }),
       ...workloads.map((c) => startArgoCd({ cluster: kube.cluster(c), workDir: join(dir, c), components: ["controller"], appResyncSeconds: opts.appResyncSeconds })),
     ].map((p) => p.catch((err: Error) => err)));
@@ -124,6 +149,7 @@ export async function startArgoCdEnv(opts: ArgoCdEnvOptions = {}): Promise<ArgoC
     // On the hub each agent's Applications live in a namespace named after the agent.
     for (const agent of workloads) await ensureNamespace(hubKube, agent);
     const pki = await writePki(dir, workloads);
+    const live = liveRp ? { ...liveRp, hubRedis: argocd.get(HUB)!.redis, pki } : undefined;
     const grpcPort = await freePort();
     principal = start([
       "principal", "-n", ARGOCD_NS, "--kubeconfig", hub.kubeconfigPath,
@@ -131,10 +157,14 @@ export async function startArgoCdEnv(opts: ArgoCdEnvOptions = {}): Promise<ArgoC
       "--tls-cert", pki.cert, "--tls-key", pki.key, "--root-ca-path", pki.ca,
       "--auth", "mtls:subject:CN=([^,]+)", "--insecure-jwt-generate", "--allowed-namespaces", workloads.join(","),
       "--healthz-port", String(await freePort()), "--metrics-port", "0",
-      ...principalExtraArgs(),
+      ...principalExtraArgs(live),
     ]);
     await principal.waitFor(/principal started/, 60_000);
     log(`principal listening on 127.0.0.1:${grpcPort} (mTLS)`);
+    if (live) {
+      await registerAgentClusters(hubKube, hub.kubeconfigPath, dir, workloads, live.resourceProxy);
+      log(`resource proxy on 127.0.0.1:${live.resourceProxy}, redis proxy on 127.0.0.1:${live.redisProxy}; cluster Secrets written by argocd-agent ctl agent create`);
+    }
     for (const agent of workloads) {
       const health = await freePort();
       agentHealthPorts.set(agent, health);
@@ -144,12 +174,12 @@ export async function startArgoCdEnv(opts: ArgoCdEnvOptions = {}): Promise<ArgoC
         "--creds", "mtls:any", "--root-ca-path", pki.ca,
         "--tls-client-cert", join(dir, "pki", `${agent}.crt`), "--tls-client-key", join(dir, "pki", `${agent}.key`),
         "--heartbeat-interval", "10s", "--healthz-port", String(health), "--metrics-port", "0",
-        ...agentExtraArgs(),
+        ...agentExtraArgs(live ? argocd.get(agent)!.redis : undefined),
       ]));
     }
     for (const [agent, port] of agentHealthPorts) await waitReady(agent, port, agents.get(agent)!);
     log(`agents connected: ${workloads.join(", ")}`);
-    return { kube, hub, hubKube, kubeOf, git, argocd, api, principal, agents, agentHealthPorts, logs, stop };
+    return { kube, hub, hubKube, kubeOf, git, argocd, api, principal, agents, agentHealthPorts, logs, stop, resourceProxyPort: live?.resourceProxy, redisProxyPort: live?.redisProxy };
   } catch (err) {
     const detail = logs();
     await stop();
@@ -157,10 +187,26 @@ export async function startArgoCdEnv(opts: ArgoCdEnvOptions = {}): Promise<ArgoC
   }
 }
 
+/**
+ * What a user does at the hub: the CA in Secret argocd-agent-ca (here the env's CA, which also
+ * signs the principal's and agents' certificates), then `argocd-agent ctl agent create` per agent.
+ */
+async function registerAgentClusters(hubKube: KubeClient, kubeconfig: string, dir: string, agents: string[], rpPort: number): Promise<void> {
+  const b64 = (f: string) => readFileSync(join(dir, "pki", f)).toString("base64");
+  await hubKube.core.createNamespacedSecret({
+    namespace: ARGOCD_NS,
+    body: { metadata: { name: "argocd-agent-ca" }, type: "kubernetes.io/tls", data: { "tls.crt": b64("ca.crt"), "tls.key": b64("ca.key") } },
+  });
+  for (const agent of agents) {
+    const r = runSync(["ctl", "--kubeconfig", kubeconfig, "--principal-namespace", ARGOCD_NS, "agent", "create", agent, "--resource-proxy-server", `127.0.0.1:${rpPort}`]);
+    if (r.code !== 0) throw new Error(`argocd-agent ctl agent create ${agent} failed: ${r.stderr}`);
+  }
+}
+
 async function writePki(dir: string, agents: string[]): Promise<{ ca: string; cert: string; key: string }> {
   mkdirSync(join(dir, "pki"));
   const ca = await createCa("argocd-agent-real-argocd-ca");
-  const files: Record<string, string> = { "ca.crt": ca.cert };
+  const files: Record<string, string> = { "ca.crt": ca.cert, "ca.key": ca.key };
   const srv = await issueCertificate(ca, { commonName: "principal", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], client: false });
   Object.assign(files, { "principal.crt": srv.cert, "principal.key": srv.key });
   for (const agent of agents) {

@@ -70,6 +70,8 @@ export interface ArgoCdOptions {
   projectSourceNamespaces?: string[];
   /** Controller --app-resync seconds (how often it compares with git without being asked). */
   appResyncSeconds?: number;
+  /** argocd-server's --redis instead of this instance's redis (the principal's redis proxy). */
+  serverRedis?: string;
 }
 
 export interface ArgoCdInstance {
@@ -130,7 +132,7 @@ export async function startArgoCd(opts: ArgoCdOptions): Promise<ArgoCdInstance> 
       const [port, metrics] = [await freePort(), await freePort()];
       const srv = startComponent(install, opts, "argocd-server", [
         "--namespace", ARGOCD_NS, "--insecure", "--address", "127.0.0.1", "--port", String(port),
-        "--metrics-address", "127.0.0.1", "--metrics-port", String(metrics), "--redis", inst.redis,
+        "--metrics-address", "127.0.0.1", "--metrics-port", String(metrics), "--redis", opts.serverRedis ?? inst.redis,
         "--repo-server", inst.repoServer, "--repo-server-plaintext", "--dex-server", "", "--staticassets", opts.workDir,
         "--loglevel", "warn",
         ...(opts.applicationNamespaces?.length ? ["--application-namespaces", opts.applicationNamespaces.join(",")] : []),
