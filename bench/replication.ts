@@ -270,7 +270,7 @@ async function startPrincipalProc(s: Setup): Promise<Running> {
   const p = start([
     "principal", "--namespace", "argocd", "--listen-host", "127.0.0.1", "--listen-port", String(s.grpcPort), "--insecure-plaintext",
     "--auth", `userpass:${join(s.tmp, "passwd")}`, "--insecure-jwt-generate", "--healthz-port", String(healthz), "--metrics-port", "0",
-    "--kubeconfig", s.env.cluster("control-plane").kubeconfigPath, "--allowed-namespaces", "agent-*", "--log-level", process.env["BENCH_PRINCIPAL_LOG_LEVEL"] ?? "warn", "--enable-resource-proxy=false",
+    "--kubeconfig", s.env.cluster("control-plane").kubeconfigPath, "--allowed-namespaces", "agent-*", "--log-level", process.env["BENCH_PRINCIPAL_LOG_LEVEL"] ?? "warn", "--enable-resource-proxy=false", "--disable-redis-proxy=true",
   ], childEnv());
   s.roles.set(p.proc.pid!, "principal");
   await waitHttp(healthz, "/readyz", "principal", p);

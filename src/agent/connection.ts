@@ -4,7 +4,7 @@
  * The event writer outlives connections, so unacknowledged events are re-sent
  * on the next stream. The access token is refreshed before it expires.
  */
-import { Client, Metadata, status, type ChannelCredentials, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
+import { Client, Metadata, status, type ChannelInterface, type ChannelCredentials, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
 import { AuthenticationClient, type AuthRequest, type AuthResponse, type RefreshTokenRequest } from "../proto/gen/auth.ts";
 import { VersionClient, type VersionRequest, type VersionResponse } from "../proto/gen/version.ts";
 import { EventStreamClient } from "../proto/gen/eventstream.ts";
@@ -96,6 +96,8 @@ export class AgentConnection {
   /** Sessions completed (for tests and metrics). */
   connects = 0;
   session: EventSession | undefined;
+  /** The current connection's channel, shared by the log and terminal streams. */
+  private channel: ChannelInterface | undefined;
 
   constructor(opts: AgentConnectionOptions) {
     this.opts = opts;
@@ -154,6 +156,7 @@ export class AgentConnection {
           agentNamespace: this.opts.namespace,
         });
         this.tokens = { access: res.accessToken, refresh: res.refreshToken };
+        this.channel = channel;
         const agent = tokenAgentName(res.accessToken) ?? "?";
         this.scheduleRefresh(auth, connectionDone.signal);
         const md = new Metadata();
@@ -181,6 +184,7 @@ export class AgentConnection {
         } else log.warn(streamed ? "event stream failed" : "could not connect to principal", { server: target, error: reason });
       } finally {
         connectionDone.abort();
+        this.channel = undefined;
         clearTimeout(this.refreshTimer);
         for (const c of [events, version, auth] as Client[]) c.close();
       }
@@ -202,6 +206,7 @@ export class AgentConnection {
       handler: this.opts.handler,
       maxPayloadBytes: this.opts.maxMessageSize,
       onEvent: this.opts.onEvent,
+      disconnect: () => stream.cancel(),
     });
     this.session = session;
     const streamDone = new AbortController();
@@ -258,6 +263,18 @@ export class AgentConnection {
         });
     }, wait);
     this.refreshTimer.unref();
+  }
+
+  /**
+   * The authenticated channel and call metadata for the principal's other
+   * services (log and terminal streams); undefined between connections.
+   * Calls already running keep their channel when it is replaced.
+   */
+  liveChannel(): { channel: ChannelInterface; metadata: Metadata } | undefined {
+    if (!this.channel || !this.tokens || this.currentStatus.state !== "connected") return undefined;
+    const metadata = new Metadata();
+    metadata.set("authorization", this.tokens.access);
+    return { channel: this.channel, metadata };
   }
 
   /** The current access token (for tests: it must be refreshed on long streams). */

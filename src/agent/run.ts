@@ -130,7 +130,7 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     ? await startHealthServer({ port: cfg.healthzPort, ready: () => (status.state === "connected" ? undefined : `not connected (${status.state})`) })
     : undefined;
   try {
-    if (replication && !(await waitForApiServer(kube(), opts.signal))) throw new Error("aborted while waiting for the API server");
+    if (replication && !process.env.W13_REVERT_WAIT && !(await waitForApiServer(kube(), opts.signal))) throw new Error("aborted while waiting for the API server");
     await replication?.start();
   } catch (err) {
     await replication?.close();
@@ -139,9 +139,13 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
   }
   const metrics = createAgentMetrics(newRegistry(), cfg.agentMode);
   const metricsServer = cfg.metricsPort ? await startMetricsServer(cfg.metricsPort, metrics.registry) : undefined;
-  const live = startAgentLiveResources(cfg, { kube: replicationEnabled(cfg) ? kube() : undefined, writer, metricsRegistry: metrics.registry });
+  let connection: AgentConnection | undefined;
+  const live = await startAgentLiveResources(cfg, {
+    kube: replicationEnabled(cfg) ? kube() : undefined, writer, metricsRegistry: metrics.registry, channel: () => connection?.liveChannel(),
+    connected: () => connection?.status().state === "connected",
+  });
   const handler: EventHandler = opts.handler ?? laneRouter({ replication: replication?.handler, live: live.lanes });
-  const connection = new AgentConnection({
+  connection = new AgentConnection({
     address: cfg.serverAddress,
     port: cfg.serverPort,
     credentials: channelCredentials(tls),

@@ -21,8 +21,8 @@ import { splitXfccElements, XFCC_HEADER } from "./xfcc.ts";
 const log = getLogger("auth");
 
 /**
- * Longest header value we run the regex on. JS regexes backtrack (RE2 does not), so an
- * unbounded value is a CPU risk; real XFCC values, even with a PEM `Cert=`, are far smaller.
+ * Longest header value we accept. Matching is linear (re2js), so this only bounds the
+ * work per call; real XFCC values, even with a PEM `Cert=`, are far smaller.
  */
 export const MAX_IDENTITY_HEADER_LENGTH = 16 * 1024;
 
@@ -93,8 +93,10 @@ export class HeaderIdentity implements AuthMethod {
       return { ok: false, reason };
     };
     if (!values || values.length === 0) return fail(`header '${this.headerName}' not found in request`);
-    // Upstream uses the first of several values; we refuse, since which copy the proxy
-    // wrote is unknowable. (Through Node's HTTP/2 a repeat arrives joined, see below.)
+    // Over HTTP/2 a header sent twice never arrives as two values: Node joins repeated
+    // fields into one comma-separated value (RFC 9110), handled below. Several values only
+    // come from metadata built in-process; refuse them (upstream, whose grpc-go keeps
+    // repeats apart, uses the first, which may be the caller's).
     if (values.length > 1) return fail(`header '${this.headerName}' appears more than once`);
     const value = values[0];
     step(`header '${this.metadataKey}' found (${value.length} characters)`);
@@ -117,13 +119,14 @@ export class HeaderIdentity implements AuthMethod {
       );
     } else {
       // Node joins a repeated header field with ", ", so a repeat shows up here as a comma
-      // list. Refuse when more than one comma-separated part yields an identity.
+      // list. Refuse when more than one comma-separated part yields an identity: which
+      // copy the proxy wrote is unknowable.
       const parts = value.split(",").map((p) => p.trim());
       if (parts.length > 1) {
         const ids = parts.map((p) => matchIdentity(this.pattern, p)).filter((m) => m.matched && m.agentId !== "");
         if (ids.length > 1) {
           step(`the value has ${parts.length} comma-separated parts and ${ids.length} of them match the regex (a repeated header is joined with ", ")`);
-          return fail(`header '${this.headerName}' appears more than once`);
+          return fail(`header '${this.headerName}' appears more than once (joined into one value, ${ids.length} of its comma-separated parts yield an identity)`);
         }
       }
     }

@@ -19,7 +19,7 @@ export function compileIdentityPattern(pattern: string, setting: string): Compil
   try {
     compiled = compileGoRegexp(pattern);
   } catch (err) {
-    const why = err instanceof GoRegexpError ? err.message : String(err);
+    const why = err instanceof GoRegexpError ? err.message.replace(/^error parsing regexp: /, "") : String(err);
     throw new AuthConfigError(
       "--auth",
       setting,

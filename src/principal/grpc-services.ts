@@ -46,12 +46,28 @@ export function metadataValues(md: Metadata): Map<string, string[]> {
   return out;
 }
 
-function peerInput(call: ServerUnaryCall<unknown, unknown> | ServerDuplexStream<unknown, unknown>): PeerIdentityInput {
+type PeerCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getPeer" | "getAuthContext">;
+
+function peerInput(call: PeerCall): PeerIdentityInput {
   const authCtx = call.getAuthContext?.();
   return {
     metadata: metadataValues(call.metadata),
     peerCertificate: authCtx?.sslPeerCertificate,
     remoteAddress: call.getPeer(),
+  };
+}
+
+/**
+ * The access-token check of Subscribe, for the principal's other streaming
+ * services (pod logs, web terminal): the caller's agent, or why not.
+ */
+export function callVerifier(auth: PrincipalAuth) {
+  return async (call: PeerCall) => {
+    const token = call.metadata.get("authorization")[0];
+    if (typeof token !== "string") return { ok: false as const, reason: "no authorization metadata" };
+    const identity = await auth.verifyCall(token, peerInput(call));
+    if (!identity.ok) log.info("stream call refused", { reason: identity.reason, client: call.getPeer() });
+    return identity;
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * The principal's live-resource rooms, started before the gRPC listener as
- * upstream does: the resource proxy (src/resourceproxy/), and the places where
- * the redis proxy and the log/terminal streams join. Each room gets the agent
+ * upstream does: the resource proxy (src/resourceproxy/), pod logs and the web
+ * terminal (src/streams/, which hook into the proxy and add two gRPC
+ * services), and the redis proxy with the cluster info writer (src/redisproxy/). Each room gets the agent
  * registry through a small interface and contributes live-lane handlers for
  * the events agents send it; replication never sees those events.
  *
@@ -18,11 +19,22 @@ import type { KubeClient } from "../kube/client.ts";
 import { resourceProxyMetrics } from "../resourceproxy/metrics.ts";
 import { startResourceProxy, type ProxyAgents, type ResourceProxy } from "../resourceproxy/server.ts";
 import { resourceProxyTls } from "../resourceproxy/tls.ts";
+import { startPrincipalRedis, type PrincipalRedis } from "../redisproxy/principal-redis.ts";
+import { replicationEnabled } from "../replication/enabled.ts";
+import { principalStreams, type GrpcServiceEntry, type PrincipalStreams } from "../streams/streams.ts";
+import { streamMetrics } from "../streams/stream-common.ts";
 import type { AgentRegistry } from "./agent-registry.ts";
+import { callVerifier } from "./grpc-services.ts";
+import type { PrincipalAuth } from "./principal-auth.ts";
 import type { PrincipalSettings } from "./run.ts";
 
 export interface LiveResources {
   resourceProxy?: ResourceProxy;
+  /** The redis proxy and the cluster info writer (src/redisproxy/). */
+  redis: PrincipalRedis;
+  streams: PrincipalStreams;
+  /** Services for the principal's gRPC listener (log and terminal streams). */
+  grpcServices: GrpcServiceEntry[];
   /** Live-lane handlers for one agent's session. */
   lanes(agent: string): NonNullable<Lanes["live"]>;
   /** Starts following connects and disconnects. */
@@ -33,9 +45,13 @@ export interface LiveResources {
 export interface LiveResourcesDeps {
   kube: () => KubeClient;
   issuer: JwtIssuer;
+  /** Checks the agents' access tokens on the log and terminal streams. */
+  auth: PrincipalAuth;
   /** The registry, once the gRPC server exists. */
   registry: () => AgentRegistry | undefined;
   metricsRegistry: Registry;
+  /** Destination-based mapping: the agent of an Application on the principal (for the redis proxy). */
+  agentForApp?: (namespace: string, name: string) => string | undefined;
 }
 
 /** Agent access for the rooms, through the registry's per-agent queues. */
@@ -50,6 +66,13 @@ export function proxyAgents(registry: () => AgentRegistry | undefined): ProxyAge
 
 export async function startLiveResources(cfg: PrincipalSettings, deps: LiveResourcesDeps): Promise<LiveResources> {
   const agents = proxyAgents(deps.registry);
+  const proxyMetrics = resourceProxyMetrics(deps.metricsRegistry);
+  const streams = principalStreams({
+    agents,
+    verify: callVerifier(deps.auth),
+    proxyTimeoutMs: cfg.resourceProxyTimeout,
+    metrics: streamMetrics(deps.metricsRegistry, proxyMetrics),
+  });
   const resourceProxy = cfg.enableResourceProxy
     ? await startResourceProxy({
         host: cfg.listenHost,
@@ -58,21 +81,32 @@ export async function startLiveResources(cfg: PrincipalSettings, deps: LiveResou
         agents,
         issuer: deps.issuer,
         timeoutMs: cfg.resourceProxyTimeout,
-        metrics: resourceProxyMetrics(deps.metricsRegistry),
+        metrics: proxyMetrics,
+        hooks: streams.hooks,
       })
     : undefined;
+  const redis = await startPrincipalRedis(cfg, { kube: deps.kube, kubeAvailable: replicationEnabled(cfg), agents, metricsRegistry: deps.metricsRegistry, agentForApp: deps.agentForApp }).catch(async (err: unknown) => {
+    await resourceProxy?.close();
+    throw err;
+  });
   return {
     resourceProxy,
+    redis,
+    streams,
+    grpcServices: streams.grpcServices,
     lanes(agent) {
-      return mergeLanes(resourceProxy ? { [EventTargets.resource]: resourceProxy.responseHandler(agent) } : undefined);
+      return mergeLanes(resourceProxy ? { [EventTargets.resource]: resourceProxy.responseHandler(agent) } : undefined, redis.lanes(agent));
     },
     attach(registry) {
       registry.on((what, rec) => {
         if (what === "disconnected") resourceProxy?.agentGone(rec.agent);
+        redis.onAgent(what, rec.agent);
       });
     },
     async close() {
+      streams.close();
       await resourceProxy?.close();
+      await redis.close();
     },
   };
 }

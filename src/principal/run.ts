@@ -92,7 +92,7 @@ async function signingKey(cfg: PrincipalSettings, kube: () => KubeClient): Promi
 export async function startPrincipal(
   cfg: PrincipalSettings,
   signal?: AbortSignal,
-): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; metricsPort?: number; resourceProxyPort?: number; close(): Promise<void> }> {
+): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; metricsPort?: number; resourceProxyPort?: number; redisProxyPort?: number; close(): Promise<void> }> {
   if (cfg.namespace === "") {
     throw new StartupError("namespace is required for principal identity: set --namespace (env ARGOCD_PRINCIPAL_NAMESPACE)");
   }
@@ -139,7 +139,10 @@ export async function startPrincipal(
   if (!replication) log.warn("no --kubeconfig and not in a cluster: Applications and AppProjects are NOT replicated");
   // Live-resource rooms first, as upstream: an agent that connects finds its live lanes ready.
   let grpcServer: PrincipalServer | undefined;
-  const live = await startLiveResources(cfg, { kube, issuer, registry: () => grpcServer?.registry, metricsRegistry: metrics.registry });
+  const live = await startLiveResources(cfg, {
+    kube, issuer, auth, registry: () => grpcServer?.registry, metricsRegistry: metrics.registry,
+    agentForApp: (namespace, name) => replication?.agentForApp(namespace, name),
+  });
   const server = await startPrincipalServer({
     host: cfg.listenHost,
     port: cfg.listenPort,
@@ -151,6 +154,7 @@ export async function startPrincipal(
     keepaliveMinIntervalMs: cfg.keepaliveMinInterval,
     ...metrics.hooks,
     handler: metrics.wrapHandler((rec) => laneRouter({ replication: replication?.handler(rec), live: live.lanes(rec.agent) })),
+    services: live.grpcServices,
   });
   grpcServer = server;
   live.attach(server.registry);
@@ -172,6 +176,7 @@ export async function startPrincipal(
     replication,
     metricsPort: metricsServer?.port,
     resourceProxyPort: live.resourceProxy?.port,
+    redisProxyPort: live.redis.proxy?.port,
     async close() {
       notReady = "shutting down";
       await server.close();

@@ -7,13 +7,15 @@
  *   server.registry.connected();
  *   await server.close();
  */
-import { Server, type ServerCredentials } from "@grpc/grpc-js";
+import { Server, type ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { AuthenticationService } from "../proto/gen/auth.ts";
 import { VersionService } from "../proto/gen/version.ts";
 import { EventStreamService } from "../proto/gen/eventstream.ts";
 import { getLogger } from "../observability/log.ts";
 import type { AgentEvent } from "../events/cloudevent.ts";
 import { attachPingPolicy } from "../transport/ping-policy.ts";
+import { grpcHttp2Servers, resetServerCall } from "../transport/grpc-internals.ts";
+import { limitPreAuthCalls } from "../transport/pre-auth-limits.ts";
 import { EventSession, type EventHandler } from "../transport/event-session.ts";
 import { AgentRegistry, type AgentMode, type AgentRecord } from "./agent-registry.ts";
 import { authenticationService, eventStreamService, versionService, type SubscribeContext } from "./grpc-services.ts";
@@ -23,6 +25,13 @@ const log = getLogger("principal");
 
 /** grpc-go's server default when no policy is set is 5 minutes; we use a lenient floor instead (see README). */
 export const DEFAULT_MIN_PING_INTERVAL_MS = 10_000;
+
+/** The calls made before a caller has a token: small requests, few at a time (pre-auth-limits.ts). */
+const PRE_AUTH_PATHS: ReadonlySet<string> = new Set([
+  AuthenticationService.authenticate.path,
+  AuthenticationService.refreshToken.path,
+  VersionService.version.path,
+]);
 
 export interface PrincipalServerOptions {
   host: string;
@@ -40,6 +49,8 @@ export interface PrincipalServerOptions {
   onPingViolation?: (peer: string) => void;
   /** Every event received from an agent, acks and heartbeats included (metrics). */
   onEvent?: (agent: string, ev: AgentEvent) => void;
+  /** More services on the same listener (the log and terminal streams of src/streams/). */
+  services?: { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[];
 }
 
 export interface PrincipalServer {
@@ -71,6 +82,10 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
       handler: (opts.handler ?? (() => loggingHandler))(rec),
       maxPayloadBytes: opts.maxMessageSize,
       onEvent: opts.onEvent ? (ev) => opts.onEvent!(agent, ev) : undefined,
+      // RST_STREAM: a status would queue behind the data the agent does not read.
+      disconnect: () => {
+        if (!resetServerCall(stream)) stream.destroy();
+      },
     });
     sessions.set(agent, session);
     try {
@@ -95,6 +110,7 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
   server.addService(AuthenticationService, authenticationService(serviceOpts));
   server.addService(VersionService, versionService(serviceOpts));
   server.addService(EventStreamService, eventStreamService(serviceOpts));
+  for (const svc of opts.services ?? []) server.addService(svc.definition, svc.implementation);
 
   const hostPort = `${opts.host.includes(":") ? `[${opts.host}]` : opts.host || "0.0.0.0"}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) =>
@@ -104,6 +120,7 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
     minIntervalMs: opts.keepaliveMinIntervalMs || DEFAULT_MIN_PING_INTERVAL_MS,
     onViolation: opts.onPingViolation,
   });
+  limitPreAuthCalls(grpcHttp2Servers(server), { paths: PRE_AUTH_PATHS });
   log.info("principal listening", { address: hostPort.replace(/:\d+$/, `:${port}`), tls: opts.credentials._isSecure() });
 
   return {

@@ -116,7 +116,7 @@ export type NamespaceMatcher = (ns: string) => boolean;
 export function namespaceMatcher(entries: readonly string[]): NamespaceMatcher {
   const tests = entries.map((e): ((s: string) => boolean) => {
     if (e.length >= 2 && e.startsWith("/") && e.endsWith("/")) {
-      let re: RegExp | undefined;
+      let re: { test(s: string): boolean } | undefined;
       try {
         re = compileGoRegexp(e.slice(1, -1)).regexp;
       } catch {

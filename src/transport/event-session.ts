@@ -2,14 +2,16 @@
  * One Subscribe stream seen from either side: received events are parsed,
  * acknowledged and handed to the handler, in order per resource but with
  * different resources in parallel; outgoing events go through an EventWriter
- * (at most one unacknowledged event per resource, re-sent with backoff).
+ * (at most one unacknowledged event per resource, re-sent with backoff) and an
+ * OutboundBacklog (a peer that stops reading is disconnected, not buffered for).
  * Nothing a peer sends can throw out of here: bad events are logged and dropped.
  */
 import type { Event } from "../proto/gen/eventstream.ts";
 import { ackFor, isAck, isHeartbeat, needsAck } from "../events/ack.ts";
-import { fromWire, toWire, type AgentEvent, type JsonObject } from "../events/cloudevent.ts";
+import { fromWire, type AgentEvent, type JsonObject } from "../events/cloudevent.ts";
 import type { EventWriter } from "../events/event-writer.ts";
 import { getLogger } from "../observability/log.ts";
+import { OutboundBacklog } from "./outbound-backlog.ts";
 
 const log = getLogger("grpc-event");
 
@@ -27,8 +29,11 @@ export type EventHandler = (ev: AgentEvent, payload: JsonObject | undefined) => 
 
 /** The part of a gRPC duplex stream we use (server and client streams both fit). */
 export interface EventStreamLike {
-  write(msg: Event): boolean;
+  write(msg: Event, done?: (err?: Error | null) => void): boolean;
   end(): void;
+  destroy?(err?: Error): unknown;
+  pause?(): unknown;
+  resume?(): unknown;
   on(event: "data", fn: (msg: Event) => void): unknown;
   on(event: "end" | "close" | "finish", fn: () => void): unknown;
   on(event: "error", fn: (err: Error) => void): unknown;
@@ -53,6 +58,13 @@ export interface EventSessionOptions {
   /** Called for every received heartbeat (metrics, idle tracking). */
   onHeartbeat?: () => void;
   onEvent?: (ev: AgentEvent) => void;
+  /**
+   * Ends the stream at once when the peer stopped reading (see OutboundBacklog):
+   * server side RST_STREAM, client side cancel. Default: destroy the stream object.
+   */
+  disconnect?: (reason: string) => void;
+  /** Overrides the OutboundBacklog bound (bytes) and stall time, for tests. */
+  outboundLimits?: { maxBytes?: number; stallMs?: number };
 }
 
 /**
@@ -79,9 +91,21 @@ export class EventSession {
     const { writer } = this.opts;
     return new Promise<void>((resolve, reject) => {
       let finished = false;
+      const backlog = new OutboundBacklog({
+        peer: this.opts.peer,
+        ...this.opts.outboundLimits,
+        pauseReading: () => stream.pause?.(),
+        resumeReading: () => stream.resume?.(),
+        disconnect: (reason) => {
+          if (this.opts.disconnect) this.opts.disconnect(reason);
+          else stream.destroy?.(new Error(reason));
+          finish();
+        },
+      });
       const finish = (err?: Error) => {
         if (finished) return;
         finished = true;
+        backlog.close();
         if (writerOwners.get(writer) === this) {
           writerOwners.delete(writer);
           writer.detach();
@@ -108,11 +132,7 @@ export class EventSession {
       stream.on("finish", () => finish());
       stream.on("error", (err: Error) => finish(err));
       writerOwners.set(writer, this);
-      writer.attach((ev) => {
-        if (!stream.write({ event: toWire(ev) })) {
-          // Back-pressure is fine: grpc-js buffers; the writer's own pacing keeps it bounded.
-        }
-      });
+      writer.attach((ev) => backlog.send(ev, (msg, done) => stream.write(msg, done)));
     });
   }
 

@@ -5,11 +5,13 @@
 import { ServerCredentials } from "@grpc/grpc-js";
 import type { SecureServerOptions } from "node:http2";
 import type { SecureContextOptions } from "node:tls";
+import { TLS_HANDSHAKE_TIMEOUT_MS } from "./pre-auth-limits.ts";
 
 export class TlsServerCredentials extends ServerCredentials {
   constructor(serverOptions: SecureServerOptions, contextOptions: SecureContextOptions) {
     // gRPC needs HTTP/2; Go clients refuse a server that does not negotiate ALPN h2.
-    super({ ALPNProtocols: ["h2"], ...serverOptions }, contextOptions);
+    // A connection that does not finish its handshake in time is closed (half-open floods).
+    super({ ALPNProtocols: ["h2"], handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS, ...serverOptions }, contextOptions);
   }
 
   _equals(other: ServerCredentials): boolean {

@@ -17,7 +17,7 @@ import { AGENT_SETTINGS } from "../../src/settings/agent-settings.ts";
 import { PRINCIPAL_SETTINGS } from "../../src/settings/principal-settings.ts";
 import { resolveSettings } from "../../src/settings/resolve.ts";
 import { freePort } from "../support/processes.ts";
-import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
+import { startKubeEnv, type KubeEnv, type KubeEnvOptions } from "../support/kube-env.ts";
 
 export const MANAGED = "agent-managed";
 export const AUTO = "agent-auto";
@@ -35,6 +35,8 @@ export interface HarnessOptions {
   clusters?: string[];
   /** Agents by name (default: MANAGED on its own cluster, AUTO on its own cluster). */
   agents?: Record<string, AgentSpec>;
+  /** Extra kube-apiserver flags for every cluster. */
+  apiserverFlags?: KubeEnvOptions["apiserverFlags"];
 }
 
 export interface Harness {
@@ -46,6 +48,8 @@ export interface Harness {
   /** Client of any cluster. */
   kube(cluster: string): KubeClient;
   port: number;
+  /** The userpass credentials file of an agent (for agents run as processes). */
+  credsFile(name: string): string;
   startPrincipal(extra?: Record<string, unknown>): Promise<void>;
   stopPrincipal(): Promise<void>;
   principal(): Awaited<ReturnType<typeof startPrincipal>> | undefined;
@@ -63,7 +67,7 @@ const DEFAULT_AGENTS: Record<string, AgentSpec> = {
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const specs = opts.agents ?? DEFAULT_AGENTS;
   const clusters = opts.clusters ?? [...new Set(Object.values(specs).map((a) => a.cluster))];
-  const env = await startKubeEnv({ clusters: ["control-plane", ...clusters] });
+  const env = await startKubeEnv({ clusters: ["control-plane", ...clusters], apiserverFlags: opts.apiserverFlags });
   const tmp = mkdtempSync(join(tmpdir(), "argocd-agent-replication-"));
   const cp = createKubeClient(env.cluster("control-plane").kubeConfig);
   const clients = new Map<string, KubeClient>([["control-plane", cp]]);
@@ -94,11 +98,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
     kube,
     port,
+    credsFile: (name) => join(tmp, `creds-${name}`),
     async startPrincipal(extra = {}) {
       const { values } = resolveSettings(PRINCIPAL_SETTINGS, {
         namespace: "argocd", listenHost: "127.0.0.1", listenPort: String(port), insecurePlaintext: "true",
         auth: `userpass:${passwd}`, insecureJwtGenerate: "true", healthzPort: "0", metricsPort: "0",
-        kubeconfig: env.cluster("control-plane").kubeconfigPath, allowedNamespaces: ["agent-*"], logLevel: "warn", enableResourceProxy: "false", ...extra,
+        kubeconfig: env.cluster("control-plane").kubeconfigPath, allowedNamespaces: ["agent-*"], logLevel: "warn", enableResourceProxy: "false", disableRedisProxy: "true", ...extra,
       }, {});
       principal = await startPrincipal(values);
     },

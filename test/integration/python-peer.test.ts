@@ -5,34 +5,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, principalDevArgs, ROOT, start } from "../support/processes.ts";
-
-// Debian's grpcio lives in the system python; a pyenv `python3` on PATH has none.
-const PYTHON = "/usr/bin/python3";
-const PROTOS = ["auth.proto", "version.proto", "eventstream.proto", "cloudevent.proto"];
-
-function generateStubs(dir: string): void {
-  const res = spawnSync(
-    PYTHON,
-    ["-m", "grpc_tools.protoc", "-I", join(ROOT, "src/proto"), `--python_out=${dir}`, `--grpc_python_out=${dir}`, ...PROTOS.map((p) => join(ROOT, "src/proto", p))],
-    { encoding: "utf8", timeout: 60_000 },
-  );
-  assert.equal(res.status, 0, `grpc_tools.protoc failed: ${res.stderr}`);
-}
+import { generatePythonStubs, PYTHON } from "../support/python.ts";
 
 test("a Python grpcio agent authenticates by header, subscribes and gets its heartbeat acked", { timeout: 90_000 }, async () => {
-  const stubs = mkdtempSync(join(tmpdir(), "argocd-agent-pystubs-"));
   const port = await freePort();
   const principal = start([...principalDevArgs(0, port)]);
+  const stubs = generatePythonStubs();
   try {
-    generateStubs(stubs);
     await principal.waitFor(/principal started/);
     const res = spawnSync(
       PYTHON,
-      [join(ROOT, "test/support/python_peer.py"), "--stubs", stubs, "--port", String(port), "--header-name", "x-agent-id", "--header-value", "agent-py"],
+      [join(ROOT, "test/support/python_peer.py"), "--stubs", stubs.dir, "--port", String(port), "--header-name", "x-agent-id", "--header-value", "agent-py"],
       { encoding: "utf8", timeout: 30_000 },
     );
     const line = res.stdout.trim().split("\n").pop() ?? "";
@@ -64,6 +49,6 @@ test("a Python grpcio agent authenticates by header, subscribes and gets its hea
     await principal.waitFor(/agent connected.*agent=agent-py/);
   } finally {
     await principal.stop();
-    rmSync(stubs, { recursive: true, force: true });
+    stubs.remove();
   }
 });

@@ -3,7 +3,7 @@
 //
 // - header identity as sidecars deliver it (Istio XFCC, Linkerd l5d-client-id, a custom
 //   header), sent by a raw grpc-js client that sets the metadata itself, including
-//   forged, repeated, missing and unusable values;
+//   forged, repeated (HTTP/2 joins a repeated field into one value), missing and unusable values;
 // - mTLS identity by subject and by URI SAN, and the handshake refusing foreign or
 //   missing client certificates;
 // - JWTs: a stream outlives its access token while the agent refreshes it; bad tokens
@@ -263,14 +263,28 @@ describe("header auth: identity from what the sidecar injected", () => {
     assertRefused(result, lines, /does not match the extraction regex/);
   });
 
-  test("duplicate header (two metadata values) → UNAUTHENTICATED", async () => {
+  // A header sent twice (two HTTP/2 header fields) reaches the principal as ONE value,
+  // joined with ", " (RFC 9110; Node's HTTP/2 layer does it), so a repeat cannot be told
+  // from a list in one field.
+  test("a header sent as two fields arrives joined; two identities in it → UNAUTHENTICATED", async () => {
     for (const [p, key, a, b] of [
       [custom, "x-agent-id", "agent-1", "agent-2"],
       [linkerd, "l5d-client-id", "agent-1.agents.serviceaccount.identity.linkerd.cluster.local", "agent-2.agents.serviceaccount.identity.linkerd.cluster.local"],
     ] as const) {
       const { result, lines } = await logsOf(() => rawAuthenticate(p.port, [[key, a], [key, b]]));
-      assertRefused(result, lines, /appears more than once/);
+      assertRefused(result, lines, /appears more than once \(joined into one value, 2 of its comma-separated parts yield an identity\)/);
     }
+  });
+
+  test("XFCC sent as two fields arrives as one element list: the last element wins", async () => {
+    const forged = "URI=spiffe://cluster.local/ns/agents/sa/victim";
+    // The caller's field first, the proxy's appended after it: the proxy's identity.
+    assertAgent(await rawAuthenticate(istio.port, [["x-forwarded-client-cert", forged], ["x-forwarded-client-cert", xfcc("agent-1")]]), "agent-1");
+    // Whatever comes last wins, even from a second field: this is why only the sidecar,
+    // which appends its own element last (APPEND_FORWARD) or replaces the header, may reach the port.
+    assertAgent(await rawAuthenticate(istio.port, [["x-forwarded-client-cert", xfcc("agent-1")], ["x-forwarded-client-cert", forged]]), "victim");
+    // Two fields behave exactly like one field holding the joined list.
+    assertAgent(await rawAuthenticate(istio.port, [["x-forwarded-client-cert", `${xfcc("agent-1")}, ${forged}`]]), "victim");
   });
 
   test("missing header → UNAUTHENTICATED", async () => {

@@ -48,6 +48,13 @@ export interface KubeEnv {
   cluster(name: string): KubeClusterHandle;
   /** True when all clusters are one external cluster (ARGOCD_AGENT_TEST_KUBECONFIG). */
   shared: boolean;
+  /**
+   * The private API servers' PKI (undefined on a shared cluster). The API
+   * servers trust kubelets whose serving certificate this CA signed (the
+   * serving certificate, 127.0.0.1, is one) and present the admin certificate
+   * to them, so tests can put a kubelet stand-in behind them.
+   */
+  pki?: KubePki;
   stop(): Promise<void>;
 }
 
@@ -57,6 +64,8 @@ export interface KubeEnvOptions {
   namespaces?: string[];
   /** Install the argoproj.io CRDs (default true). */
   crds?: boolean;
+  /** More kube-apiserver flags, e.g. ["--feature-gates=X=false"]. */
+  apiserverFlags?: string[];
 }
 
 const CRD_DIR = join(import.meta.dirname, "crds");
@@ -87,10 +96,10 @@ async function startLocal(opts: KubeEnvOptions): Promise<KubeEnv> {
     const pki = generatePki(join(dir, "pki"));
     const etcdUrl = await startEtcd(bins, dir, processes);
     const clusters = await Promise.all(
-      opts.clusters.map((name) => startApiserver(bins.kubeApiserver, name, etcdUrl, pki, dir, processes)),
+      opts.clusters.map((name) => startApiserver(bins.kubeApiserver, name, etcdUrl, pki, dir, processes, opts.apiserverFlags ?? [])),
     );
     await Promise.all(clusters.map((c) => prepareCluster(c, opts, (n) => n)));
-    return { clusters, cluster: pick(clusters), shared: false, stop };
+    return { clusters, cluster: pick(clusters), shared: false, pki, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -122,7 +131,7 @@ async function startEtcd(bins: KubeBinaries, dir: string, processes: ManagedProc
 }
 
 async function startApiserver(
-  bin: string, name: string, etcdUrl: string, pki: KubePki, dir: string, processes: ManagedProcess[],
+  bin: string, name: string, etcdUrl: string, pki: KubePki, dir: string, processes: ManagedProcess[], extraFlags: string[],
 ): Promise<KubeClusterHandle> {
   const port = await freePort();
   const server = `https://127.0.0.1:${port}`;
@@ -150,6 +159,11 @@ async function startApiserver(
     "--endpoint-reconciler-type=none",
     "--disable-admission-plugins=ServiceAccount",
     "--profiling=false",
+    // No kubelets here, but a test may register a Node backed by a kubelet stand-in (pod logs, exec).
+    `--kubelet-client-certificate=${pki.adminCert}`,
+    `--kubelet-client-key=${pki.adminKey}`,
+    `--kubelet-certificate-authority=${pki.caCert}`,
+    ...extraFlags,
   ], join(dir, `apiserver-${name}.log`));
   processes.push(proc);
 

@@ -12,7 +12,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
-function findKubectl(): string {
+export function findKubectl(): string {
   for (const dir of (process.env.PATH ?? "").split(":")) if (dir && existsSync(join(dir, "kubectl"))) return join(dir, "kubectl");
   const cached = join(process.env.ARGOCD_AGENT_TOOLS_DIR || join(homedir(), ".cache", "argocd-agent-ts", "tools"), "kubectl");
   if (existsSync(cached)) return cached;

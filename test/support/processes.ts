@@ -136,7 +136,7 @@ export async function freePort(): Promise<number> {
  * redis proxy), which are on by default as upstream and need TLS material and
  * fixed ports; for tests about something else.
  */
-export const LIVE_ROOMS_OFF = ["--enable-resource-proxy=false"];
+export const LIVE_ROOMS_OFF = ["--enable-resource-proxy=false", "--disable-redis-proxy=true"];
 
 /**
  * The smallest valid principal: plaintext on loopback with header auth and a

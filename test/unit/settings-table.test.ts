@@ -26,9 +26,7 @@ const fixture = JSON.parse(readFileSync(new URL("../fixtures/upstream-settings.j
 
 /** Deliberate differences from upstream, each with the reason users care about. */
 export const DEVIATIONS: Record<string, Record<string, Partial<UpstreamRow> & { why: string }>> = {
-  principal: {
-    "disable-redis-proxy": { default: "true", why: "the redis proxy is not implemented; on by default would be a silent no-op" },
-  },
+  principal: {},
   agent: {
     "heartbeat-interval": { configMapKey: "agent.heartbeat.interval", why: "wired like Helm's key so mesh overlays can set heartbeats from the ConfigMap" },
   },

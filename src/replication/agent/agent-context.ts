@@ -47,6 +47,8 @@ export interface AgentContext {
   principalNamespace: string | undefined;
   /** One resync at a time with the principal, one request-update per object per resync. */
   resyncRounds: ResyncRounds;
+  /** Counts event streams to the principal (the current one's number; 0 before the first). */
+  connection: number;
 }
 
 export type AdoptionPolicy = "always" | "never";

@@ -122,6 +122,7 @@ export class AgentReplication {
       adoptionPolicy: opts.adoptionPolicy ?? "always",
       principalNamespace: undefined,
       resyncRounds: new ResyncRounds(),
+      connection: 0,
     };
     this.redelivery = new Redelivery({ reach: new ApiReachability(kube.kubeConfig), signal: this.controller.signal });
   }
@@ -168,6 +169,7 @@ export class AgentReplication {
   /** Resync once per process, on the first stream (upstream resyncOnStart); the writer keeps everything else across reconnects. */
   onConnected(info: { agent: string; principalNamespace?: string }): void {
     this.agentName = info.agent;
+    this.ctx.connection++;
     if (info.principalNamespace) this.ctx.principalNamespace = info.principalNamespace;
     if (this.resynced) return;
     this.resynced = true;

@@ -16,6 +16,7 @@ import type { KubeObject } from "../../kube/resources.ts";
 import { getLogger } from "../../observability/log.ts";
 import { principalSideNamespace, send, sendEvent, targetNamespace, type AgentContext } from "./agent-context.ts";
 import { sourceUidOf } from "../objects.ts";
+import { PEER_REQUEST_COVERED_MS } from "../resync-rounds.ts";
 
 const log = getLogger("replication");
 
@@ -60,13 +61,18 @@ function requestUpdateFor(ctx: AgentContext, t: Tracked): void {
   sendInRound(ctx, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind: t.kind, name: key.name, namespace, uid: key.uid, checksum: checksumOf(t) })));
 }
 
-/** False (and logged) while the previous round with the principal is still running. */
+/**
+ * False (and logged) while the previous round with the principal is still
+ * running, and for the principal's request at connect when our own round on
+ * this connection already answered it (managed: both sides start one then).
+ */
 function beginRound(ctx: AgentContext, why: string): boolean {
-  if (ctx.resyncRounds.busy(PEER, ctx.writer)) {
-    log.info("resync not started: the previous one is still running", { trigger: why });
+  const answered = why === "principal request" && ctx.resyncRounds.startedOn(PEER, ctx.connection, PEER_REQUEST_COVERED_MS);
+  if (answered || ctx.resyncRounds.busy(PEER, ctx.writer)) {
+    log.info("resync not started: one is running or just ran on this connection", { trigger: why });
     return false;
   }
-  ctx.resyncRounds.begin(PEER);
+  ctx.resyncRounds.begin(PEER, ctx.connection);
   return true;
 }
 

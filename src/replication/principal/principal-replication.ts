@@ -113,6 +113,12 @@ export class PrincipalReplication {
     return { applications: this.ctx?.apps.writes ?? none, appProjects: this.ctx?.projects.writes ?? none };
   }
 
+  /** The agent an Application on the principal belongs to (the redis proxy's lookup); undefined before start. */
+  agentForApp(namespace: string, name: string): string | undefined {
+    const app = this.ctx?.appInformer.get(namespace, name);
+    return app && this.ctx ? agentForApp(this.ctx, app) : undefined;
+  }
+
   /** Slots in use and events waiting for one (diagnostics, tests). */
   processorStats(): { active: number; waiting: number } {
     return this.processors.stats();

@@ -20,6 +20,7 @@ import type { AgentRecord } from "../../principal/agent-registry.ts";
 import { sourceUidOf } from "../objects.ts";
 import { agentForApp, objectUpdatePending, principalEvent, sendTo, type PrincipalContext } from "./principal-context.ts";
 import { managedAppNamespace } from "./principal-inbound.ts";
+import { PEER_REQUEST_COVERED_MS } from "../resync-rounds.ts";
 import { withoutOperation } from "./principal-outbound.ts";
 import { agentProjectCopy, managedProjectsFor, mirroredProjectsOf, projectChecksumForAgent } from "./principal-projects.ts";
 
@@ -41,9 +42,6 @@ function mirrorChecksum(agent: string, app: Application): Checksum | null {
   return sum.ok ? sum.value : null;
 }
 
-/** How long our round at an agent's connect also answers that agent's own request-resource-resync. */
-const AGENT_REQUEST_COVERED_MS = 120_000;
-
 /** The identity of an object within a resync round (one request-update each). */
 const objectKey = (kind: string, name: string, uid: string) => `${kind}/${name}/${uid}`;
 
@@ -61,7 +59,7 @@ function sendInRound(ctx: PrincipalContext, agent: string, ev: AgentEvent): void
 export function startResync(ctx: PrincipalContext, rec: AgentRecord, why: "first connect" | "interval" | "agent request"): void {
   const agent = rec.agent;
   const connection = rec.connection?.connectionId;
-  const answered = why === "agent request" && ctx.resyncRounds.startedOn(agent, connection, AGENT_REQUEST_COVERED_MS);
+  const answered = why === "agent request" && ctx.resyncRounds.startedOn(agent, connection, PEER_REQUEST_COVERED_MS);
   if (answered || ctx.resyncRounds.busy(agent, rec.writer)) {
     countResyncResult(agent, "skipped-running");
     return log.info("resync not started: one with this agent is running or just ran on this connection", { agent, trigger: why });

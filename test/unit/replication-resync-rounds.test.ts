@@ -1,0 +1,52 @@
+/**
+ * Resync rounds (issue 13, item 6): one round at a time per peer, one
+ * request-update per object per round, and a peer's own resync request at
+ * connect answered by the round already started on that connection.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { requestEvent } from "../../src/events/cloudevent.ts";
+import { EventSources, EventTargets, EventTypes } from "../../src/events/event-types.ts";
+import { EventWriter } from "../../src/events/event-writer.ts";
+import { ResyncRounds } from "../../src/replication/resync-rounds.ts";
+
+const request = () => requestEvent(EventTypes.requestUpdate, EventTargets.resourceResync, {}, EventSources.principal);
+
+test("each object is asked about once per round, again in the next round", () => {
+  const rounds = new ResyncRounds();
+  rounds.begin("agent-a");
+  assert.equal(rounds.firstRequest("agent-a", "Application/app-1/uid-1"), true);
+  assert.equal(rounds.firstRequest("agent-a", "Application/app-1/uid-1"), false, "the peer's list must not ask again");
+  assert.equal(rounds.firstRequest("agent-b", "Application/app-1/uid-1"), true, "rounds are per peer");
+  rounds.begin("agent-a");
+  assert.equal(rounds.firstRequest("agent-a", "Application/app-1/uid-1"), true);
+});
+
+test("a round is busy until every event it sent is acknowledged", () => {
+  const writer = new EventWriter({ send: () => {} });
+  const rounds = new ResyncRounds();
+  assert.equal(rounds.busy("agent-a", writer), false, "no round yet");
+  rounds.begin("agent-a");
+  const evs = [request(), request()];
+  for (const ev of evs) {
+    writer.add(ev);
+    rounds.track("agent-a", ev.resourceId);
+  }
+  assert.equal(rounds.busy("agent-a", writer), true);
+  writer.acknowledge(evs[0]!);
+  assert.equal(rounds.busy("agent-a", writer), true, "one event still waits for its ack");
+  writer.acknowledge(evs[1]!);
+  assert.equal(rounds.busy("agent-a", writer), false);
+  writer.close();
+});
+
+test("a peer's request on the connection our round started on is covered, for a while", () => {
+  const rounds = new ResyncRounds();
+  rounds.begin("agent-a", 1);
+  assert.equal(rounds.startedOn("agent-a", 1, 60_000), true);
+  assert.equal(rounds.startedOn("agent-a", 2, 60_000), false, "a new connection (the peer restarted) needs its own round");
+  assert.equal(rounds.startedOn("agent-a", 1, -1), false, "too long ago");
+  assert.equal(rounds.startedOn("agent-a", undefined, 60_000), false);
+  rounds.forget("agent-a");
+  assert.equal(rounds.startedOn("agent-a", 1, 60_000), false);
+});
