@@ -34,15 +34,24 @@ process.on("SIGINT", () => void teardown(0));
 process.on("SIGTERM", () => void teardown(0));
 
 try {
-  env = await startArgoCdEnv({ managed: [MANAGED], autonomous: [AUTONOMOUS], appResyncSeconds: 20, log: say });
+  env = await startArgoCdEnv({ managed: [MANAGED], autonomous: [AUTONOMOUS], appResyncSeconds: 20, log: say, liveResources: true });
   say(`argocd-server ${await env.api.version()} at ${env.api.url} (user admin)`);
   await createSamples(env);
   say("sample Applications created; press Ctrl-C to stop\n");
 
   const until = Date.now() + seconds * 1000;
   let syncRequested = false;
+  let treeShown = false;
   while (Date.now() < until) {
     await printTable(env);
+    // Live resources: argocd-server at the hub reads the agent cluster's resource tree through our redis proxy.
+    if (!treeShown) {
+      const tree = await env.api.resourceTree("guestbook", MANAGED).catch(() => undefined);
+      if (tree?.nodes?.length) {
+        treeShown = true;
+        say(`argocd-server at the hub shows ${MANAGED}/guestbook's resource tree from the agent's cluster (redis proxy): ${tree.nodes.map((n) => `${n.kind}/${n.name}`).join(", ")}`);
+      }
+    }
     // "kustomized" has no automated sync: ask argocd-server at the hub once it is known there.
     if (!syncRequested && statusOf(await applications(env.hubKube).get(MANAGED, "kustomized")).sync === "OutOfSync") {
       await env.api.sync("kustomized", MANAGED);

@@ -25,13 +25,14 @@ export function reshapeDiscovery(path: ResourcePath, body: string): string {
   } catch {
     return body;
   }
-  if (doc?.kind !== "APIGroupList" || !Array.isArray(doc.groups)) return body;
+  // A Go agent's ServerGroups() reply goes through ToUnstructured and has no kind: a groups array is enough.
+  if (!doc || (doc.kind !== undefined && doc.kind !== "APIGroupList") || !Array.isArray(doc.groups)) return body;
   const core = doc.groups.filter((g) => (g.name ?? "") === "");
   if (path.legacy) {
     const versions = core.flatMap((g) => (g.versions ?? []).map((v) => v.version ?? v.groupVersion ?? "")).filter(Boolean);
     return JSON.stringify({ kind: "APIVersions", versions: versions.length ? versions : ["v1"], serverAddressByClientCIDRs: [] });
   }
-  return JSON.stringify({ ...doc, groups: doc.groups.filter((g) => (g.name ?? "") !== "") });
+  return JSON.stringify({ kind: "APIGroupList", apiVersion: "v1", ...doc, groups: doc.groups.filter((g) => (g.name ?? "") !== "") });
 }
 
 /** `/version`, as upstream's proxy answers it (principal/server.go proxyVersion). */

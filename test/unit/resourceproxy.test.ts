@@ -97,3 +97,17 @@ test("cluster Secret: Argo CD's format with upstream's labels, annotations and c
   assert.match(resourceProxyAddressError("Bad_Host:1") ?? "", /neither/);
   assert.match(agentNameError("Agent") ?? "", /DNS-1123/);
 });
+
+test("discovery: /api becomes APIVersions and /apis loses the core group, also for a Go agent's kind-less reply", async () => {
+  const { reshapeDiscovery } = await import("../../src/resourceproxy/discovery.ts");
+  const groups = [{ name: "", versions: [{ groupVersion: "v1", version: "v1" }] }, { name: "apps", versions: [{ groupVersion: "apps/v1", version: "v1" }] }];
+  for (const body of [JSON.stringify({ kind: "APIGroupList", apiVersion: "v1", groups }), JSON.stringify({ groups })]) {
+    const api = JSON.parse(reshapeDiscovery(matchResourcePath("/api") as never, body));
+    assert.deepEqual(api, { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [] });
+    const apis = JSON.parse(reshapeDiscovery(matchResourcePath("/apis") as never, body));
+    assert.equal(apis.kind, "APIGroupList");
+    assert.deepEqual(apis.groups.map((g: { name: string }) => g.name), ["apps"]);
+  }
+  const other = JSON.stringify({ kind: "Status", status: "Failure" });
+  assert.equal(reshapeDiscovery(matchResourcePath("/api") as never, other), other);
+});
