@@ -130,7 +130,7 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     ? await startHealthServer({ port: cfg.healthzPort, ready: () => (status.state === "connected" ? undefined : `not connected (${status.state})`) })
     : undefined;
   try {
-    if (replication && !process.env.W13_REVERT_WAIT && !(await waitForApiServer(kube(), opts.signal))) throw new Error("aborted while waiting for the API server");
+    if (replication && !(await waitForApiServer(kube(), opts.signal))) throw new Error("aborted while waiting for the API server");
     await replication?.start();
   } catch (err) {
     await replication?.close();

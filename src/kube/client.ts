@@ -7,6 +7,7 @@
  *   await kube.core.listNamespace();
  */
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import { getLogger } from "../observability/log.ts";
 import { connectionReusingConfig } from "./connections.ts";
 
@@ -98,13 +99,14 @@ export function createKubeClient(source: KubeClientOptions | KubeConfig = {}): K
 
 /** How long one reachability probe may take. */
 const PROBE_TIMEOUT_MS = 5000;
+/** Longest pause between probes: one cheap GET, and the wait after the API server is up stays short. */
+const MAX_PROBE_INTERVAL_MS = 4000;
 
 /**
  * Waits until the API server answers, retrying with backoff: a component that
  * starts before its API server (common when a cluster boots) stays alive and
  * unready instead of crash-looping. Resolves false if the signal aborts first.
  */
-
 export async function waitForApiServer(kube: KubeClient, signal?: AbortSignal): Promise<boolean> {
   let delay = 250;
   for (let attempt = 1; ; attempt++) {
@@ -123,10 +125,7 @@ export async function waitForApiServer(kube: KubeClient, signal?: AbortSignal): 
         log.warn("API server not reachable yet; retrying", { server: kube.server, attempt, error: (err as Error).message });
       }
     }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, delay);
-      signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-    });
-    delay = Math.min(delay * 2, 10_000);
+    await sleep(delay, undefined, { signal }).catch(() => {}); // aborted: checked above
+    delay = Math.min(delay * 2, MAX_PROBE_INTERVAL_MS);
   }
 }

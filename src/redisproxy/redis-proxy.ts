@@ -138,7 +138,8 @@ export async function startRedisProxy(opts: RedisProxyOptions): Promise<RedisPro
   server.on("tlsClientError", (err: Error) => log.debug("redis proxy TLS handshake failed", { error: err.message }));
   const port = await new Promise<number>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(opts.port, opts.host || undefined, () => resolve((server.address() as { port: number }).port));
+    // A burst of clients (Argo CD fills its pool at once) must not overflow the accept queue.
+    server.listen({ port: opts.port, host: opts.host || undefined, backlog: Math.max(511, maxClients) }, () => resolve((server.address() as { port: number }).port));
   });
   server.on("error", (err) => log.error("redis proxy listener error", { error: err.message }));
   log.info("redis proxy listening", { address: `${opts.host || "0.0.0.0"}:${port}`, tls: Boolean(opts.tls), backend: `${opts.backend.host}:${opts.backend.port}` });

@@ -8,8 +8,11 @@
  * - Static logs: one attempt; the caller's options go to the API server as given.
  * - Follow: the stream is read with timestamps, so that when it breaks (the
  *   connection to the principal, or the API server) a new attempt resumes at
- *   the last line sent, without repeating lines (LogLineFilter); timestamps
+ *   the last line read, without repeating lines (LogLineFilter); timestamps
  *   are stripped again unless asked for, and limitBytes is applied here.
+ *   Bytes in flight when the connection broke: the last REPLAY_BYTES of
+ *   output are kept and sent again first, with their offsets (our `offset`
+ *   field), and the principal drops what it already wrote.
  *   Retries back off from 200 ms to 5 s and stop after 30 s without progress
  *   (upstream's numbers). NotFound or Cancelled from the principal (the
  *   caller is gone) stop at once.
@@ -30,6 +33,23 @@ import { LogLineFilter, type ResumePoint } from "./log-lines.ts";
 const log = getLogger("logstream");
 
 export const LOG_CHUNK_BYTES = 64 * 1024;
+/** Recent output kept per followed stream, to repeat after a broken connection. */
+export const REPLAY_BYTES = 1024 * 1024;
+
+/** The tail of a followed stream's output, by offset. */
+class Replay {
+  chunks: { offset: bigint; data: Buffer }[] = [];
+  private size = 0;
+  private total = 0n;
+  add(data: Buffer): bigint {
+    const offset = this.total;
+    this.chunks.push({ offset, data });
+    this.total += BigInt(data.length);
+    this.size += data.length;
+    while (this.size > REPLAY_BYTES && this.chunks.length > 1) this.size -= this.chunks.shift()!.data.length;
+    return offset;
+  }
+}
 const RETRY = { initialMs: 200, maxMs: 5_000, giveUpMs: 30_000 };
 
 export type LiveChannel = () => { channel: ChannelInterface; metadata: Metadata } | undefined;
@@ -103,9 +123,10 @@ export class AgentLogStreams {
     let sent = 0;
     let delay = this.retry.initialMs;
     let since = Date.now();
+    const replay = new Replay();
     while (!signal.aborted) {
       const filter = new LogLineFilter({ strip: !req.timestamps, resumeAfter: resume, limitBytes: req.limitBytes === undefined ? undefined : req.limitBytes - sent });
-      const o = await this.attempt(req, signal, { filter, attempt: { sinceNs: resume?.ns, forceTimestamps: true, ownLimit: true } });
+      const o = await this.attempt(req, signal, { filter, replay, attempt: { sinceNs: resume?.ns, forceTimestamps: true, ownLimit: true } });
       resume = filter.resumePoint() ?? resume;
       sent += filter.sent;
       if (o.kind !== "retry") return this.report(req, o);
@@ -121,7 +142,7 @@ export class AgentLogStreams {
   }
 
   /** One StreamLogs call fed from one API server request. */
-  private async attempt(req: ContainerLogRequest, signal: AbortSignal, f?: { filter: LogLineFilter; attempt: KubeLogAttempt }): Promise<Outcome> {
+  private async attempt(req: ContainerLogRequest, signal: AbortSignal, f?: { filter: LogLineFilter; replay: Replay; attempt: KubeLogAttempt }): Promise<Outcome> {
     const live = this.o.channel();
     if (!live) return { kind: "retry", why: "not connected to the principal", progressed: false };
     const client = new LogStreamServiceClient("principal", credentials.createInsecure(), { channelOverride: live.channel });
@@ -152,6 +173,7 @@ export class AgentLogStreams {
     };
     try {
       await send({});
+      for (const c of f?.replay.chunks ?? []) await send({ data: c.data, offset: String(c.offset) });
       const res = await openKubeStream(this.o.kc, `/api/v1/namespaces/${encodeURIComponent(req.namespace)}/pods/${encodeURIComponent(req.podName)}/log`, kubeLogQuery(req, f?.attempt), kubeAbort.signal).catch((err: Error) => err);
       if (res instanceof Error) {
         if (settled !== undefined) return serverEnded(settled);
@@ -175,8 +197,15 @@ export class AgentLogStreams {
       try {
         for await (const chunk of res.body ?? []) {
           const out = f ? f.filter.push(Buffer.from(chunk as Uint8Array)) : Buffer.from(chunk as Uint8Array);
+          // Read is as good as sent: the replay buffer repeats it if the connection breaks.
+          f?.filter.commit();
+          const pieces: Partial<LogStreamData>[] = [];
           for (let i = 0; i < out.length; i += LOG_CHUNK_BYTES) {
-            if (!(await send({ data: out.subarray(i, i + LOG_CHUNK_BYTES) }))) return serverEnded(settled);
+            const piece = out.subarray(i, i + LOG_CHUNK_BYTES);
+            pieces.push(f ? { data: piece, offset: String(f.replay.add(piece)) } : { data: piece });
+          }
+          for (const piece of pieces) {
+            if (!(await send(piece))) return serverEnded(settled);
             progressed = true;
           }
           if (f?.filter.exhausted) break;
@@ -195,7 +224,7 @@ export class AgentLogStreams {
         return { kind: "stop", why: (err as Error).message };
       }
       const rest = f && !f.filter.exhausted ? f.filter.end() : Buffer.alloc(0);
-      if (rest.length) await send({ data: rest });
+      if (rest.length) await send(f ? { data: rest, offset: String(f.replay.add(rest)) } : { data: rest });
       await send({ eof: true });
       call.end();
       return serverEnded(await response);

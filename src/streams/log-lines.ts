@@ -7,7 +7,9 @@
  *   were sent already),
  * - strips the timestamps again when the caller did not ask for them,
  * - enforces limitBytes on what the caller receives, and
- * - remembers the resume point (the newest complete line's instant).
+ * - remembers the resume point (the newest complete line's instant), once
+ *   the caller says the bytes went out (commit()): lines read but not sent
+ *   when the connection broke are read again.
  * Memory: one partial line of at most MAX_LINE_BYTES is held back.
  *
  * @example
@@ -41,6 +43,7 @@ export class LogLineFilter {
   private midLine: { drop: boolean } | undefined;
   private skipping: boolean;
   private last: ResumePoint | undefined;
+  private committed: ResumePoint | undefined;
   private left: number | undefined;
   sent = 0;
   private readonly o: LogLineFilterOptions;
@@ -49,6 +52,7 @@ export class LogLineFilter {
     this.o = o;
     this.skipping = o.resumeAfter !== undefined;
     this.last = o.resumeAfter && { ns: o.resumeAfter.ns, lines: new Set(o.resumeAfter.lines) };
+    this.committed = o.resumeAfter;
     this.left = o.limitBytes;
   }
 
@@ -57,8 +61,14 @@ export class LogLineFilter {
     return this.left !== undefined && this.left <= 0;
   }
 
+  /** Where a new attempt starts: after the last line of the last committed push. */
   resumePoint(): ResumePoint | undefined {
-    return this.last;
+    return this.committed;
+  }
+
+  /** What push() and end() returned so far has been sent. */
+  commit(): void {
+    this.committed = this.last && { ns: this.last.ns, lines: new Set(this.last.lines) };
   }
 
   push(chunk: Buffer): Buffer {

@@ -53,6 +53,8 @@ interface LogSession {
   timer?: NodeJS.Timeout;
   attachedOnce: boolean;
   bytes: number;
+  /** How far into the agent's byte stream we have written (offsets of resumable streams). */
+  pos: bigint;
 }
 
 export const DEFAULT_MAX_LOG_SESSIONS_PER_AGENT = 64;
@@ -81,7 +83,7 @@ export class LogSessions {
     }
     const uuid = randomUUID();
     const payload = logRequestFromQuery(uuid, call.path.namespace!, call.path.name, call.query);
-    const s: LogSession = { uuid, agent, follow: !!payload.follow, timestamps: !!payload.timestamps, res, attachedOnce: false, bytes: 0 };
+    const s: LogSession = { uuid, agent, follow: !!payload.follow, timestamps: !!payload.timestamps, res, attachedOnce: false, bytes: 0, pos: 0n };
     this.add(s);
     res.on("close", () => this.clientGone(s));
     const method = (req.method ?? "GET").toUpperCase() as HttpMethodType;
@@ -173,10 +175,20 @@ export class LogSessions {
       this.complete(s);
       return finish(null, { requestUuid: s.uuid, status: 200, error: "", linesReceived: 0 });
     }
-    if (!msg.data.length) return;
+    let data = msg.data;
+    if (!data.length) return;
     if (s.res.destroyed || s.res.writableEnded) return finish(grpcError(status.CANCELLED, "client disconnected"));
-    s.bytes += msg.data.length;
-    if (!s.res.write(msg.data) && call) {
+    if (msg.offset !== undefined) {
+      // A resumed stream repeats recent bytes: keep only what is new.
+      const off = BigInt(msg.offset);
+      const end = off + BigInt(data.length);
+      if (end <= s.pos) return;
+      if (off < s.pos) data = data.subarray(Number(s.pos - off));
+      else if (off > s.pos) log.warn("log bytes lost while the agent reconnected", { agent: s.agent, uuid: s.uuid, bytes: String(off - s.pos) });
+      s.pos = end;
+    }
+    s.bytes += data.length;
+    if (!s.res.write(data) && call) {
       call.pause();
       s.res.once("drain", () => call.resume());
     }

@@ -127,9 +127,12 @@ export class TerminalSessions {
 
   private fromClient(s: TerminalSession, data: Buffer): void {
     const what = classifyInbound(data);
+    const base = { requestUuid: s.uuid, data: Buffer.alloc(0), streamType: "", resize: false, rows: 0, cols: 0, eof: false, error: "" };
     const msg: TerminalStreamData = "resize" in what
-      ? { requestUuid: s.uuid, data: Buffer.alloc(0), streamType: "", resize: true, rows: what.resize.rows, cols: what.resize.cols, eof: false, error: "" }
-      : { requestUuid: s.uuid, data: what.stdin, streamType: "stdin", resize: false, rows: 0, cols: 0, eof: false, error: "" };
+      ? { ...base, resize: true, rows: what.resize.rows, cols: what.resize.cols }
+      : "stdin" in what
+        ? { ...base, data: what.stdin, streamType: "stdin" }
+        : { ...base, eof: true };
     this.toAgent(s, msg);
   }
 

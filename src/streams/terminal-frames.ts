@@ -11,7 +11,7 @@
 
 export const Channel = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4 } as const;
 
-export type Inbound = { resize: { cols: number; rows: number } } | { stdin: Buffer };
+export type Inbound = { resize: { cols: number; rows: number } } | { stdin: Buffer } | { closeStdin: true };
 
 const U32 = 0xffffffff;
 
@@ -56,8 +56,12 @@ function argoResize(b: Buffer): { cols: number; rows: number } | undefined {
   return cols === undefined || rows === undefined ? undefined : { cols, rows };
 }
 
-/** One binary or text frame from the WebSocket client. */
+/**
+ * One binary or text frame from the WebSocket client. v5's close-stdin signal
+ * `[255, 0]` closes stdin (upstream passes those two bytes to stdin).
+ */
 export function classifyInbound(data: Buffer): Inbound {
+  if (data.length === 2 && data[0] === 255 && data[1] === Channel.stdin) return { closeStdin: true };
   if (data.length > 1 && data[0] === Channel.resize) {
     const r = k8sResize(data.subarray(1));
     if (r) return { resize: r };

@@ -66,7 +66,7 @@ before(async () => {
   agentMetrics = await freePort();
   await h.startPrincipal({
     disableRedisProxy: "false", redisProxyPort: "0", redisServerAddress: hub.address, redisPassword: HUB_PASSWORD,
-    redisProxyTimeout: "2s", metricsPort: String(principalMetrics),
+    redisProxyTimeout: "10s", metricsPort: String(principalMetrics),
   });
   proxyPort = h.principal()!.redisProxyPort!;
   await startAgent();
@@ -146,7 +146,7 @@ test("1,000 concurrent clients and a 10 MiB value do not disturb replication", {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) await apps(h.cp).create(app(`${prefix}-${i}`, MANAGED) as Application);
     await eventually(`${prefix} apps on the agent`, async () => {
-      const list = await apps(h.managed).list("argocd");
+      const list = (await apps(h.managed).list("argocd")).items;
       return list.filter((a) => a.metadata.name?.startsWith(`${prefix}-`)).length === n;
     }, 120_000);
     return (performance.now() - t0) / 1000;
@@ -156,7 +156,9 @@ test("1,000 concurrent clients and a 10 MiB value do not disturb replication", {
   const load = (async () => {
     const conns = Array.from({ length: 1000 }, () => argoClient());
     const t0 = performance.now();
-    const values = await Promise.all(conns.map((c) => c.get(TREE)));
+    const values = await Promise.all(conns.map((c) => c.get(TREE).catch((e: Error) => `error: ${e.message}`)));
+    const errors = values.filter((v) => v !== "small tree");
+    if (errors.length) console.log(`${errors.length} failed GETs, e.g. ${[...new Set(errors)].slice(0, 3).join(" | ")}`);
     const seconds = (performance.now() - t0) / 1000;
     for (const c of conns) c.disconnect();
     return { ok: values.filter((v) => v === "small tree").length, seconds };
@@ -181,15 +183,15 @@ test("1,000 concurrent clients and a 10 MiB value do not disturb replication", {
 });
 
 test("D4: agent slow or gone: a clear error and a closed connection, no hung client", { timeout: 60_000 }, async () => {
-  // Slow: the agent's redis stops answering for 4 s; the principal waits --redis-proxy-timeout (2 s).
+  // Slow: the agent's redis stops answering for 12 s; the principal waits --redis-proxy-timeout (10 s).
   const c = argoClient();
   assert.equal(await c.get(TREE), "small tree");
-  await agentRedis.client().call("CLIENT", "PAUSE", "4000", "ALL");
+  await agentRedis.client().call("CLIENT", "PAUSE", "12000", "ALL");
   let t0 = performance.now();
-  await assert.rejects(c.get(TREE), /argocd-agent redis proxy: get .*no answer from agent 'agent-managed' within 2s/);
-  assert.ok(performance.now() - t0 < 3500);
+  await assert.rejects(c.get(TREE), /argocd-agent redis proxy: get .*no answer from agent 'agent-managed' within 10s/);
+  assert.ok(performance.now() - t0 < 11_500);
   await eventually("closed", () => c.status === "end");
-  await new Promise((r) => setTimeout(r, 2500));
+  await new Promise((r) => setTimeout(r, 2500)); // the pause ends
 
   await h.stopAgent(MANAGED);
   const d = argoClient();

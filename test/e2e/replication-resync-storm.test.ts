@@ -37,6 +37,7 @@ test("autonomous agent: a full restart with 2,000 Applications sends at most one
   assert.ok(r.requestUpdates >= APPS * 0.95, `the restart resynced the agent (${r.requestUpdates} request-updates)`);
   assert.ok(r.requestUpdates <= r.objects, `${r.requestUpdates} request-updates for ${r.objects} objects`);
   assert.equal(r.requestUpdatesBack, 0, "an autonomous agent never sends request-update");
+  assert.ok(r.resent <= r.objects, `${r.resent} re-sends for ${r.objects} objects`);
 });
 
 test("managed agent: a full restart with 2,000 Applications sends at most one request-update per object", { timeout: 240_000 }, async () => {
@@ -45,4 +46,5 @@ test("managed agent: a full restart with 2,000 Applications sends at most one re
   assert.ok(r.requestUpdates >= APPS * 0.95, `the restart resynced the agent (${r.requestUpdates} request-updates)`);
   assert.ok(r.requestUpdates <= r.objects, `${r.requestUpdates} request-updates for ${r.objects} objects`);
   assert.equal(r.requestUpdatesBack, 0, "the principal never sends a managed agent request-update");
+  assert.ok(r.resent <= r.objects, `${r.resent} re-sends for ${r.objects} objects`);
 });

@@ -72,6 +72,8 @@ function mainContainer(d: KubeManifest) {
 function containerEnv(d: KubeManifest, cm: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const e of mainContainer(d).env ?? []) {
+    // Argo CD's redis password comes from Argo CD's own Secret (a test below checks the reference).
+    if (e.name === "REDIS_PASSWORD" && e.valueFrom?.secretKeyRef) continue;
     const ref = e.valueFrom?.configMapKeyRef;
     assert.ok(ref, `${d.metadata.name}: env ${e.name} must come from the ${PARAMS_CONFIGMAP} ConfigMap`);
     assert.equal(ref.name, PARAMS_CONFIGMAP, `${d.metadata.name}: env ${e.name}`);
@@ -208,11 +210,15 @@ for (const overlay of OVERLAYS) {
       }
     });
 
-    it("every env var of both containers references an existing key of the ConfigMap", () => {
+    it("every env var of both containers references an existing key of the ConfigMap (REDIS_PASSWORD: Argo CD's redis Secret)", () => {
       for (const c of COMPONENTS) {
         const env = mainContainer(deployment(r.objects, c)).env ?? [];
         assert.equal(new Set(env.map((e: KubeManifest) => e.name)).size, env.length, `${c.name}: env names are unique`);
         for (const e of env) {
+          if (e.name === "REDIS_PASSWORD") {
+            assert.deepEqual(e.valueFrom, { secretKeyRef: { name: "argocd-redis", key: "auth", optional: true } }, `${c.name}: REDIS_PASSWORD from Argo CD's Secret, as upstream`);
+            continue;
+          }
           const key = e.valueFrom?.configMapKeyRef?.key;
           assert.ok(key !== undefined && key in r.cm, `${c.name}: env ${e.name} references key ${key}, which must exist`);
         }
@@ -251,7 +257,8 @@ for (const overlay of OVERLAYS) {
       const d = deployment(r.objects, "argocd-agent-principal");
       const p = r.principal;
       assert.equal(p.enableResourceProxy, true, "the resource proxy is on, as upstream");
-      assert.deepEqual(containerPorts(d), [p.listenPort, p.metricsPort, p.healthzPort, p.resourceProxyPort].sort());
+      assert.equal(p.disableRedisProxy, false, "the redis proxy is on, as upstream");
+      assert.deepEqual(containerPorts(d), [p.listenPort, p.metricsPort, p.healthzPort, p.resourceProxyPort, p.redisProxyPort].sort());
       const grpc = mainContainer(d).ports.find((x: { containerPort: number }) => x.containerPort === p.listenPort);
       assert.equal(grpc.name, "grpc");
       assertProbes(d, p.healthzPort);
@@ -267,15 +274,22 @@ for (const overlay of OVERLAYS) {
       const rpServices = services.filter((s) => s.spec.ports.some((x: KubeManifest) => resolvePort(d, x.targetPort ?? x.port) === p.resourceProxyPort));
       assert.deepEqual(rpServices.map((s) => s.metadata.name), ["argocd-agent-resource-proxy"], "Service argocd-agent-resource-proxy reaches the resource proxy");
       assert.equal(rpServices[0].spec.ports[0].port, 9090, "cluster Secrets default to argocd-agent-resource-proxy:9090");
+      const redisServices = services.filter((s) => s.spec.ports.some((x: KubeManifest) => resolvePort(d, x.targetPort ?? x.port) === p.redisProxyPort));
+      assert.deepEqual(redisServices.map((s) => s.metadata.name), ["argocd-agent-redis-proxy"], "Service argocd-agent-redis-proxy reaches the redis proxy");
+      const redisPort = redisServices[0].spec.ports[0];
+      assert.equal(redisPort.port, 6379, "argocd-server's redis.server: argocd-agent-redis-proxy:6379");
+      assert.match(redisPort.name, /^tcp-/, "plain TCP for meshes (Istio's redis filter has no pub/sub)");
     });
 
-    it("the NetworkPolicy admits the resource proxy only from Argo CD's server pods", () => {
+    it("the NetworkPolicy admits the resource proxy and the redis proxy only from Argo CD's server pods", () => {
       const d = deployment(r.objects, "argocd-agent-principal");
       const np = objectsOfKind(r.objects, "NetworkPolicy").find((x) => matchesLabels(x.spec.podSelector.matchLabels, podLabels(d)));
       assert.ok(np);
-      const rules = (np.spec.ingress as KubeManifest[]).filter((rule) => !rule.ports || rule.ports.some((x: KubeManifest) => resolvePort(d, x.port) === r.principal.resourceProxyPort));
-      assert.equal(rules.length, 1);
-      assert.deepEqual(rules[0].from, [{ namespaceSelector: {}, podSelector: { matchLabels: { "app.kubernetes.io/name": "argocd-server" } } }]);
+      for (const port of [r.principal.resourceProxyPort, r.principal.redisProxyPort]) {
+        const rules: KubeManifest[] = (np.spec.ingress as KubeManifest[]).filter((rule) => !rule.ports || rule.ports.some((x: KubeManifest) => resolvePort(d, x.port) === port));
+        assert.equal(rules.length, 1, `one rule admits port ${port}`);
+        assert.deepEqual(rules[0].from, [{ namespaceSelector: {}, podSelector: { matchLabels: { "app.kubernetes.io/name": "argocd-server" } } }]);
+      }
     });
 
     it("agent ports: metrics and health only (it is a client), matching its settings; it dials the principal Service", () => {
@@ -465,6 +479,10 @@ function meshPostureChecks(overlay: "istio" | "linkerd") {
         assert.ok(rp, "an ingress listener for the resource proxy port");
         assert.equal(rp.defaultEndpoint, `127.0.0.1:${r.principal.resourceProxyPort}`);
         assert.equal(rp.port.protocol, "TCP");
+        const redis = sidecars[0].spec.ingress.find((i: KubeManifest) => i.port.number === r.principal.redisProxyPort);
+        assert.ok(redis, "an ingress listener for the redis proxy port");
+        assert.equal(redis.defaultEndpoint, `127.0.0.1:${r.principal.redisProxyPort}`);
+        assert.equal(redis.port.protocol, "TCP", "plain TCP, not Istio's redis protocol");
       });
 
       it("istio: sidecars injected in both pods, STRICT mTLS for both", () => {

@@ -87,6 +87,38 @@ export class ArgoCdApi {
     });
   }
 
+  /**
+   * Pod logs as the UI's log viewer reads them (`argocd app logs`): GET /api/v1/applications/{app}/logs,
+   * streamed as newline-delimited JSON, one `{"result": LogEntry}` per line, `{"error": …}` on failure.
+   * Yields entries as they arrive (the final `last: true` entry included); `signal` ends a followed stream.
+   */
+  async *podLogs(app: string, appNamespace: string, q: PodLogsQuery, signal?: AbortSignal): AsyncGenerator<LogEntry> {
+    if (!this.token) await this.login();
+    const params = new URLSearchParams({ appNamespace });
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
+    const res = await fetch(`${this.url}/api/v1/applications/${app}/logs?${params}`, { headers: { authorization: `Bearer ${this.token}` }, signal: signal ?? AbortSignal.timeout(30_000) });
+    if (!res.ok || !res.body) throw new Error(`argocd-server GET logs: HTTP ${res.status} ${await res.text()}`);
+    let buf = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body) {
+      buf += decoder.decode(chunk as Uint8Array, { stream: true });
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line) as { result?: LogEntry; error?: { message?: string } };
+        if (msg.error) throw new Error(`argocd-server logs: ${msg.error.message ?? line}`);
+        if (msg.result) yield msg.result;
+      }
+    }
+  }
+
+  /** The session token (a WebSocket such as /terminal sends it as the `argocd.token` cookie). */
+  async sessionToken(): Promise<string> {
+    if (!this.token) await this.login();
+    return this.token;
+  }
+
   /** Raw GET (for streaming endpoints such as pod logs). */
   async raw(path: string): Promise<Response> {
     if (!this.token) await this.login();
@@ -114,6 +146,26 @@ export interface ResourceRef {
   kind: string;
   namespace: string;
   name: string;
+}
+
+/** Query of GET /api/v1/applications/{name}/logs (ApplicationPodLogsQuery). */
+export interface PodLogsQuery {
+  namespace?: string;
+  podName?: string;
+  container?: string;
+  tailLines?: number;
+  sinceSeconds?: number;
+  follow?: boolean;
+  previous?: boolean;
+  filter?: string;
+}
+
+/** One streamed log line (LogEntry); the stream ends with `last: true` and empty content. */
+export interface LogEntry {
+  content?: string;
+  podName?: string;
+  timeStampStr?: string;
+  last?: boolean;
 }
 
 export interface ResourceNode {

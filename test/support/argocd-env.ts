@@ -23,7 +23,7 @@ import { createCa, issueCertificate } from "../../src/transport/certificates.ts"
 import { ArgoCdApi } from "./argocd-api.ts";
 import { startGitRepo, type GitRepo } from "./argocd-git.ts";
 import { ADMIN_PASSWORD, ARGOCD_NS, findArgoCd, startArgoCd, type ArgoCdInstance } from "./argocd.ts";
-import { startKubeEnv, type KubeClusterHandle, type KubeEnv } from "./kube-env.ts";
+import { startKubeEnv, type KubeClusterHandle, type KubeEnv, type KubeEnvOptions } from "./kube-env.ts";
 import { registerTempDir, removeTempDir, sweepStaleTempDirs } from "./kube-processes.ts";
 import { freePort, runSync, start, type Running } from "./processes.ts";
 
@@ -43,6 +43,8 @@ export interface ArgoCdEnvOptions {
    * reading their Argo CD's redis.
    */
   liveResources?: boolean;
+  /** kube-env options for every API server, e.g. `{ apiserverFlags: ["--feature-gates=…"] }` (a kubelet stand-in's exec). */
+  kubeEnv?: Pick<KubeEnvOptions, "apiserverFlags">;
 }
 
 export interface ArgoCdEnv {
@@ -99,7 +101,7 @@ export async function startArgoCdEnv(opts: ArgoCdEnvOptions = {}): Promise<ArgoC
   const workloads = [...managed, ...autonomous];
   findArgoCd(); // fail before starting anything if Argo CD is not built
   log(`starting etcd and kube-apiservers (${[HUB, ...workloads].join(", ")})…`);
-  const kube = await startKubeEnv({ clusters: [HUB, ...workloads], namespaces: [ARGOCD_NS], crds: false });
+  const kube = await startKubeEnv({ ...opts.kubeEnv, clusters: [HUB, ...workloads], namespaces: [ARGOCD_NS], crds: false });
   sweepStaleTempDirs(tmpdir(), TEMP_PREFIX);
   const dir = mkdtempSync(join(tmpdir(), TEMP_PREFIX));
   registerTempDir(dir); // removed at exit even if stop() is never reached

@@ -91,6 +91,8 @@ export interface KubeletStandIn {
   container(ns: string, pod: string, container: string): ContainerLog;
   registerNode(kc: KubeConfig, name: string): Promise<void>;
   runningPod(kc: KubeConfig, ns: string, name: string, node: string, containers: string[]): Promise<void>;
+  /** Writes a running, ready status on an existing Pod bound to our node (what the kubelet would report). */
+  markRunning(kc: KubeConfig, ns: string, name: string, containers: string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -189,6 +191,9 @@ export async function startKubeletStandIn(pki: KubePki): Promise<KubeletStandIn>
       const pod = { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ns, annotations: { "argocd.argoproj.io/tracking-id": `app:/Pod:${ns}/${name}` } }, spec: { nodeName: node, containers: containers.map((c) => ({ name: c, image: "stand-in" })) } };
       const created = await kubeRequest(kc, { method: "POST", path: `/api/v1/namespaces/${ns}/pods`, body: JSON.stringify(pod) });
       if (created.status !== 201) throw new Error(`create pod: ${created.status} ${created.text}`);
+      await this.markRunning(kc, ns, name, containers);
+    },
+    async markRunning(kc, ns, name, containers) {
       const now = new Date().toISOString();
       const status = {
         status: {

@@ -36,6 +36,8 @@ test("follow filter: strips timestamps, holds partial lines, remembers the resum
   const f = new LogLineFilter({ strip: true });
   assert.equal(f.push(Buffer.from(`${ts(1)} a\n${ts(2)} b`)).toString(), "a\n");
   assert.equal(f.push(Buffer.from(`\n${ts(2)} c\n`)).toString(), "b\nc\n");
+  assert.equal(f.resumePoint(), undefined, "nothing committed yet");
+  f.commit();
   const r = f.resumePoint()!;
   assert.equal(r.ns, parseTimestampNs(ts(2)));
   assert.deepEqual([...r.lines], [`${ts(2)} b`, `${ts(2)} c`]);
@@ -46,6 +48,8 @@ test("follow filter: strips timestamps, holds partial lines, remembers the resum
 test("follow filter: a resumed stream repeats nothing it already sent", () => {
   const first = new LogLineFilter({ strip: false });
   first.push(Buffer.from(`${ts(1)} a\n${ts(2, 5)} b\n${ts(2, 5)} c\n`));
+  first.commit();
+  first.push(Buffer.from(`${ts(2, 5)} d\n`)); // read, but the connection broke before it was sent
   // sinceTime has second precision: the API server sends from second 1 again.
   const again = new LogLineFilter({ strip: false, resumeAfter: first.resumePoint() });
   const out = again.push(Buffer.from(`${ts(1)} a\n${ts(2, 5)} b\n${ts(2, 5)} c\n${ts(2, 5)} d\n${ts(3)} e\n`));
@@ -76,7 +80,8 @@ test("terminal frames: resize forms, stdin, and everything else as stdin", () =>
   assert.deepEqual(classifyInbound(Buffer.from('\x04{"Width":0,"Height":0}')), { stdin: Buffer.from('\x04{"Width":0,"Height":0}') });
   assert.deepEqual(classifyInbound(Buffer.from('{"x":1}')), { stdin: Buffer.from('{"x":1}') });
   assert.deepEqual(classifyInbound(Buffer.from("plain")), { stdin: Buffer.from("plain") });
-  assert.deepEqual(classifyInbound(Buffer.from([255, 0])), { stdin: Buffer.from([255, 0]) });
+  assert.deepEqual(classifyInbound(Buffer.from([255, 0])), { closeStdin: true });
+  assert.deepEqual(classifyInbound(Buffer.from([255, 0, 1])), { stdin: Buffer.from([255, 0, 1]) });
   assert.deepEqual([...outboundFrame("stdout", Buffer.from("a"))], [1, 0x61]);
   assert.deepEqual([...outboundFrame("stderr", Buffer.from("a"))], [2, 0x61]);
   assert.deepEqual([...outboundFrame("", Buffer.from("a"))], [1, 0x61]);

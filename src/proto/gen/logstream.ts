@@ -43,6 +43,13 @@ export interface LogStreamData {
   eof: boolean;
   /** Failure text; ends the stream. */
   error: string;
+  /**
+   * Ours, not upstream's (a Go principal ignores it): the position of `data`
+   * in the caller's byte stream. A resumed stream repeats recent bytes with
+   * their offset, and the principal drops what it already wrote, so nothing
+   * in flight when a connection broke is lost or written twice.
+   */
+  offset?: string | undefined;
 }
 
 /** Returned by the principal when the agent closes the stream. */
@@ -55,7 +62,7 @@ export interface LogStreamResponse {
 }
 
 function createBaseLogStreamData(): LogStreamData {
-  return { requestUuid: "", data: Buffer.alloc(0), eof: false, error: "" };
+  return { requestUuid: "", data: Buffer.alloc(0), eof: false, error: "", offset: undefined };
 }
 
 export const LogStreamData: MessageFns<LogStreamData> = {
@@ -71,6 +78,9 @@ export const LogStreamData: MessageFns<LogStreamData> = {
     }
     if (message.error !== "") {
       writer.uint32(34).string(message.error);
+    }
+    if (message.offset !== undefined) {
+      writer.uint32(40).int64(message.offset);
     }
     return writer;
   },
@@ -120,6 +130,14 @@ export const LogStreamData: MessageFns<LogStreamData> = {
             message.error = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.offset = reader.int64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -142,6 +160,7 @@ export const LogStreamData: MessageFns<LogStreamData> = {
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
       eof: isSet(object.eof) ? globalThis.Boolean(object.eof) : false,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      offset: isSet(object.offset) ? globalThis.String(object.offset) : undefined,
     };
   },
 
@@ -159,6 +178,9 @@ export const LogStreamData: MessageFns<LogStreamData> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.offset !== undefined) {
+      obj.offset = message.offset;
+    }
     return obj;
   },
 
@@ -171,6 +193,7 @@ export const LogStreamData: MessageFns<LogStreamData> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.eof = object.eof ?? false;
     message.error = object.error ?? "";
+    message.offset = object.offset ?? undefined;
     return message;
   },
 };

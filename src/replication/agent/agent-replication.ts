@@ -121,7 +121,7 @@ export class AgentReplication {
       createNamespace: opts.createNamespace ?? false,
       adoptionPolicy: opts.adoptionPolicy ?? "always",
       principalNamespace: undefined,
-      resyncRounds: new ResyncRounds(),
+      resyncRounds: new ResyncRounds({ signal: this.controller.signal }),
       connection: 0,
     };
     this.redelivery = new Redelivery({ reach: new ApiReachability(kube.kubeConfig), signal: this.controller.signal });

@@ -44,10 +44,9 @@ function checksumOf(t: Tracked) {
 
 const PEER = "principal";
 
-/** Sends one event of the current resync round (resync-rounds.ts). */
+/** Sends one event of the current resync round (paced: resync-rounds.ts). */
 function sendInRound(ctx: AgentContext, ev: AgentEvent): void {
-  sendEvent(ctx, ev);
-  ctx.resyncRounds.track(PEER, ev.resourceId);
+  ctx.resyncRounds.send(PEER, ctx.writer, ev);
 }
 
 /**

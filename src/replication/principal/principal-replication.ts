@@ -157,7 +157,7 @@ export class PrincipalReplication {
       destinationBased,
       appAgents: new Map(),
       clusters: new ClusterSecrets(kube, namespace),
-      resyncRounds: new ResyncRounds(),
+      resyncRounds: new ResyncRounds({ signal: this.controller.signal }),
     };
     this.ctx = ctx;
     ctx.appInformer.addHandlers({ onAdd: (a) => onAppAdded(ctx, a), onUpdate: (o, a) => onAppUpdated(ctx, o, a), onDelete: (a) => onAppDeleted(ctx, a) });

@@ -45,10 +45,9 @@ function mirrorChecksum(agent: string, app: Application): Checksum | null {
 /** The identity of an object within a resync round (one request-update each). */
 const objectKey = (kind: string, name: string, uid: string) => `${kind}/${name}/${uid}`;
 
-/** Sends one event of the agent's current resync round. */
-function sendInRound(ctx: PrincipalContext, agent: string, ev: AgentEvent): void {
-  sendTo(ctx, agent, ev);
-  ctx.resyncRounds.track(agent, ev.resourceId);
+/** Sends one event of the agent's current resync round (paced: resync-rounds.ts). */
+function sendInRound(ctx: PrincipalContext, rec: AgentRecord, ev: AgentEvent): void {
+  ctx.resyncRounds.send(rec.agent, rec.writer, ev);
 }
 
 /**
@@ -67,13 +66,13 @@ export function startResync(ctx: PrincipalContext, rec: AgentRecord, why: "first
   countResyncRun(agent);
   ctx.resyncRounds.begin(agent, connection);
   if (rec.mode === "managed") {
-    sendInRound(ctx, agent, req(EventTypes.requestResourceResync, encodeRequestResourceResync()));
+    sendInRound(ctx, rec, req(EventTypes.requestResourceResync, encodeRequestResourceResync()));
     return;
   }
   const keys: ResourceKey[] = [];
   const ask = (kind: string, name: string, namespace: string, uid: string, checksum: Checksum | null) => {
     ctx.resyncRounds.firstRequest(agent, objectKey(kind, name, uid));
-    sendInRound(ctx, agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind, name, namespace, uid, checksum })));
+    sendInRound(ctx, rec, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind, name, namespace, uid, checksum })));
   };
   for (const app of trackedApps(ctx, agent, true)) {
     keys.push(resourceKeyOf(ResyncKinds.application, app));
@@ -85,7 +84,7 @@ export function startResync(ctx: PrincipalContext, rec: AgentRecord, why: "first
     const sum = specChecksum(proj as never, "AppProject");
     ask(ResyncKinds.appProject, proj.metadata.name!, ctx.namespace, sourceUidOf(proj)!, sum.ok ? sum.value : null);
   }
-  sendInRound(ctx, agent, req(EventTypes.requestSyncedResourceList, encodeRequestSyncedResourceList({ checksum: resourceSetChecksum(keys) })));
+  sendInRound(ctx, rec, req(EventTypes.requestSyncedResourceList, encodeRequestSyncedResourceList({ checksum: resourceSetChecksum(keys) })));
   log.info("resync requested from autonomous agent", { agent, resources: keys.length, trigger: why });
 }
 
@@ -153,7 +152,7 @@ export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord,
       const askedName = kind === ResyncKinds.appProject && obj ? obj.metadata.name! : name;
       if (!ctx.resyncRounds.firstRequest(agent, objectKey(kind, askedName, uid))) return countResyncResult(agent, "already-requested");
       const checksum = obj && kind === ResyncKinds.application ? mirrorChecksum(agent, obj as Application) : null;
-      sendInRound(ctx, agent, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind, name, namespace: agent, uid, checksum })));
+      sendInRound(ctx, rec, req(EventTypes.requestUpdate, encodeRequestUpdate({ kind, name, namespace: agent, uid, checksum })));
       return;
     }
     case EventTypes.requestResourceResync:
