@@ -141,7 +141,7 @@ export class Informer<T extends KubeObject> {
         }
         // No HTTP answer (API server down or restarting): retrying costs it nothing, and a
         // 30 s cap left caches stale up to 30 s after it came back.
-        if (!process.env.W13_REVERT_API && !(err instanceof KubeHttpError) && !(err as { statusCode?: number }).statusCode) backoff = Math.min(backoff, UNANSWERED_MAX_BACKOFF_MS);
+        if (!(err instanceof KubeHttpError) && !(err as { statusCode?: number }).statusCode) backoff = Math.min(backoff, UNANSWERED_MAX_BACKOFF_MS);
         log.warn("list/watch failed, retrying", { ...what, error: String(err), backoffMs: backoff });
       }
       await sleep(backoff, undefined, { signal }).catch(() => {});

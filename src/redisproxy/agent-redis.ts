@@ -20,6 +20,7 @@ import type { RedisRequest, RedisResponse } from "../events/payloads.ts";
 import type { EventHandler } from "../transport/event-session.ts";
 import { getLogger } from "../observability/log.ts";
 import { agentLocalKey } from "./keys.ts";
+import { redisOutage } from "./redis-settings.ts";
 import type { AgentRedisMetrics } from "./metrics.ts";
 
 const log = getLogger("redis-proxy");
@@ -132,7 +133,7 @@ export class AgentRedisRequests {
         this.reply(req, { subscribeResponse: { error: "" } });
       }
     } catch (err) {
-      fail((err as Error).message);
+      fail(redisOutage(this.opts.client) ?? (err as Error).message);
     } finally {
       this.inFlight--;
       this.waiting.shift()?.();

@@ -18,6 +18,7 @@ import type { EventWriter } from "../events/event-writer.ts";
 import type { ClusterCacheInfo } from "../events/payloads.ts";
 import { getLogger } from "../observability/log.ts";
 import { IN_CLUSTER_SERVER, readClusterInfo } from "./cluster-info.ts";
+import { redisOutage } from "./redis-settings.ts";
 
 const log = getLogger("agent");
 
@@ -53,7 +54,7 @@ export class ClusterCacheReporter {
       if (this.failing) log.info("reading the cluster cache info works again");
       this.failing = false;
     } catch (err) {
-      if (!this.failing) log.warn("cannot read the cluster cache info from Argo CD's redis", { error: (err as Error).message });
+      if (!this.failing) log.warn("cannot read the cluster cache info from Argo CD's redis", { error: redisOutage(this.opts.client) ?? (err as Error).message });
       this.failing = true;
       return undefined;
     }

@@ -100,14 +100,19 @@ export function newRedisClient(t: RedisTarget, purpose: string): Redis {
     enableReadyCheck: false,
     retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 5), 5_000),
   });
-  let down = false;
   client.on("error", (err: Error) => {
-    if (!down) log.warn(`cannot reach ${purpose}; retrying`, { address: `${t.host}:${t.port}`, error: err.message });
-    down = true;
+    if (!outages.has(client)) log.warn(`cannot reach ${purpose}; retrying`, { address: `${t.host}:${t.port}`, error: err.message });
+    outages.set(client, `cannot reach ${purpose} at ${t.host}:${t.port}: ${err.message}`);
   });
   client.on("ready", () => {
-    if (down) log.info(`${purpose} reachable again`, { address: `${t.host}:${t.port}` });
-    down = false;
+    if (outages.delete(client)) log.info(`${purpose} reachable again`, { address: `${t.host}:${t.port}` });
   });
   return client;
+}
+
+const outages = new WeakMap<Redis, string>();
+
+/** Why a client made by newRedisClient cannot reach its redis now, if it cannot (clearer than ioredis's retry errors). */
+export function redisOutage(client: Redis): string | undefined {
+  return outages.get(client);
 }

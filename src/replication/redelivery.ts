@@ -62,7 +62,7 @@ export class Redelivery {
   async run(peer: string, ev: AgentEvent, apply: () => Promise<HandlerOutcome | void>): Promise<HandlerOutcome | void> {
     const key = `${peer}\u0000${ev.type}\u0000${ev.resourceId}\u0000${ev.eventId}`;
     this.prune(Date.now());
-    if (!process.env.W13_REVERT && this.recent.has(key)) {
+    if (this.recent.has(key)) {
       this.counters.duplicates++;
       log.debug("re-sent event already applied; acknowledging only", { peer, event_type: ev.type, resource_id: ev.resourceId, event_id: ev.eventId });
       return;
@@ -81,7 +81,7 @@ export class Redelivery {
     let deadline: AbortSignal | undefined;
     for (let attempt = 1; ; attempt++) {
       const out: ReplicationOutcome | void = await apply();
-      if (process.env.W13_REVERT_API || !out?.apiUnreachable || !this.opts.reach || attempt >= maxAttempts) return out;
+      if (!out?.apiUnreachable || !this.opts.reach || attempt >= maxAttempts) return out;
       deadline ??= AbortSignal.any([this.opts.signal, AbortSignal.timeout(this.opts.maxApiWaitMs ?? 300_000)]);
       if (attempt === 1) log.info("API server unreachable; retrying the event as soon as it answers", { peer, event_type: ev.type, resource_id: ev.resourceId });
       if (!(await this.opts.reach.waitUntilReachable(deadline))) return out;

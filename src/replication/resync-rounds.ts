@@ -70,7 +70,6 @@ export class ResyncRounds {
 
   /** True while an event of the peer's current round waits to be sent or for its ack in `writer`. */
   busy(peer: string, writer: EventWriter): boolean {
-    if (process.env.W13_REVERT) return false;
     const round = this.rounds.get(peer);
     if (!round) return false;
     if (round.next < round.waiting.length) return true;
@@ -91,7 +90,6 @@ export class ResyncRounds {
    * request can wait behind thousands of replayed creates).
    */
   startedOn(peer: string, connection: unknown, withinMs: number): boolean {
-    if (process.env.W13_REVERT) return false;
     const round = this.rounds.get(peer);
     return Boolean(round && connection !== undefined && round.connection === connection && Date.now() - round.startedAt < withinMs);
   }
@@ -99,7 +97,7 @@ export class ResyncRounds {
   /** Sends `ev` through `writer` as part of the current round (without a round: at once). */
   send(peer: string, writer: EventWriter, ev: AgentEvent): void {
     const round = this.rounds.get(peer);
-    if (!round || this.signal?.aborted || process.env.W13_REVERT) {
+    if (!round || this.signal?.aborted) {
       writer.add(ev);
       return;
     }
@@ -110,7 +108,6 @@ export class ResyncRounds {
 
   /** True (and remembered) the first time `object` is asked about in the current round. */
   firstRequest(peer: string, object: string): boolean {
-    if (process.env.W13_REVERT) return true;
     const round = this.rounds.get(peer);
     if (!round) return true;
     if (round.requested.has(object)) return false;

@@ -108,3 +108,16 @@ test("a resource action (Deployment restart) runs on the agent's cluster", { tim
   const d = JSON.parse(res.text) as { spec: { template: { metadata?: { annotations?: Record<string, string> } } } };
   assert.ok(d.spec.template.metadata?.annotations?.["kubectl.kubernetes.io/restartedAt"], "restartedAt set by the restart action");
 });
+
+test("Argo CD's cluster list shows the agent's connection state and its Argo CD's cache counts (cluster info in redis)", { timeout: 120_000 }, async () => {
+  // The agent's controller writes its in-cluster info every 10 s; the agent reports the counts every
+  // --cache-refresh-interval (10 s); the principal writes them with the connection state into the hub's redis.
+  type Info = { connectionState?: { status?: string; message?: string }; applicationsCount?: number; cacheInfo?: { resourcesCount?: number; apisCount?: number } };
+  const info = await until("argocd-server's cluster info with the agent's counts", async () => {
+    const list = (await (await env.api.raw("/api/v1/clusters")).json()) as { items?: { name: string; info?: Info }[] };
+    const i = list.items?.find((x) => x.name === AGENT)?.info;
+    return i?.connectionState?.status === "Successful" && (i.applicationsCount ?? 0) >= 1 && (i.cacheInfo?.resourcesCount ?? 0) > 0 ? i : undefined;
+  });
+  assert.equal(info.connectionState!.message, `Agent: '${AGENT}' is connected with principal`);
+  assert.ok((info.cacheInfo!.apisCount ?? 0) > 0, JSON.stringify(info));
+});

@@ -121,6 +121,7 @@ test("argocd-server returns the pod's log lines in order, with tailLines applied
   // What reached the kubelet through argocd-server → principal → agent → kube-apiserver.
   const seen = kubelet.requests.filter((r) => r.path === `/containerLogs/${NS}/${POD}/app`).map((r) => Object.fromEntries(r.query));
   assert.ok(seen.some((q) => q["tailLines"] === "3" && q["timestamps"] === "true"), JSON.stringify(seen));
+  assert.match(env.principal.output(), new RegExp(`msg="log stream requested" agent=${AGENT} \\S+ namespace=${NS} pod=${POD} container=app follow=false`), "our principal served it");
 });
 
 test("a followed log streams new lines through argocd-server and ends when the container does", { timeout: 60_000 }, async () => {
@@ -187,5 +188,8 @@ test("argocd-server's web terminal runs a shell in the pod through the principal
   // The shell exits: the exec ends at every hop and argocd-server closes the WebSocket.
   send({ operation: "stdin", data: "exit\r" });
   await until("exec closed at the kubelet", () => rec.closed, 10_000);
+  const principal = env.principal.output();
+  assert.match(principal, new RegExp(`msg="web terminal session opened" agent=${AGENT} \\S+ namespace=${NS} pod=${POD} container=app command=\\["bash"\\] protocol=v5.channel.k8s.io`));
   await Promise.race([closed, new Promise((_r, j) => setTimeout(() => j(new Error(`WebSocket still open; other messages: ${others.join(" | ")}`)), 10_000))]);
+  await until("principal closed the session", () => /msg="web terminal session closed"/.test(env.principal.output()), 10_000);
 });

@@ -21,6 +21,7 @@ import { ClusterInfoWriter } from "../../src/redisproxy/cluster-info-writer.ts";
 import { startRedisProxy, type RedisProxy, type RedisProxyOptions } from "../../src/redisproxy/redis-proxy.ts";
 import { newRedisClient } from "../../src/redisproxy/redis-settings.ts";
 import { createTestPki, type TestPki } from "../support/pki.ts";
+import { freePort } from "../support/processes.ts";
 import { startRedisServer, type RedisServer } from "../support/redis-server.ts";
 
 const AGENT = "agent-a";
@@ -47,12 +48,13 @@ interface Wired {
 }
 
 /** A principal-side proxy and an agent-side responder joined by an in-process event link. */
-async function wire(opts: Partial<RedisProxyOptions> = {}, agentOpts: { idleTimeoutMs?: number; sweepIntervalMs?: number } = {}): Promise<Wired> {
+async function wire(opts: Partial<RedisProxyOptions> = {}, agentOpts: { idleTimeoutMs?: number; sweepIntervalMs?: number; agentRedisPort?: number } = {}): Promise<Wired> {
   const link = { connected: true, delayMs: 0, drop: false };
   const requests: Record<string, unknown>[] = [];
   let proxy!: RedisProxy;
   const toPrincipal = { add: (ev: AgentEvent) => (setTimeout(() => void proxy.responseHandler(AGENT)(ev, payloadOf(ev)), link.delayMs), true) } as unknown as EventWriter;
-  const agent = new AgentRedisRequests({ writer: toPrincipal, client: newRedisClient({ host: "127.0.0.1", port: agentRedis.port, username: "", password: "" }, "agent redis"), destinationBased: false, ...agentOpts });
+  const client = newRedisClient({ host: "127.0.0.1", port: agentOpts.agentRedisPort ?? agentRedis.port, username: "", password: "" }, "agent redis");
+  const agent = new AgentRedisRequests({ writer: toPrincipal, client, destinationBased: false, ...agentOpts });
   proxy = await startRedisProxy({
     host: "127.0.0.1",
     port: 0,
@@ -218,6 +220,17 @@ test("agent not connected, gone mid-request, or too slow: an error that says why
   }
 });
 
+test("the agent's redis unreachable: the error names it; hub keys keep working", async () => {
+  const w = await wire({}, { agentRedisPort: await freePort() });
+  try {
+    const c = argoClient(w.proxy.port);
+    await assert.rejects(c.get(TREE), /the agent's redis answered: cannot reach agent redis at 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+    assert.equal(await argoClient(w.proxy.port).ping(), "PONG");
+  } finally {
+    await w.close();
+  }
+});
+
 test("malformed RESP, inline commands and bad agent keys close only that client", async () => {
   const w = await wire();
   try {
@@ -280,8 +293,9 @@ test("a 10 MiB value goes through; agent pings keep subscriptions alive and idle
     c.disconnect();
     for (let i = 0; i < 50 && w.agent.stats().subscriptions; i++) await sleep(50);
     assert.deepEqual(w.agent.stats(), { subscriptions: 0, connections: 0, channels: 0 });
+    await agentRedis.client().set(TREE_LOCAL, "small");
     const c2 = argoClient(w.proxy.port);
-    await c2.get(TREE);
+    assert.equal(await c2.get(TREE), "small");
     w.link.connected = false;
     for (let i = 0; i < 40 && c2.status === "ready"; i++) await sleep(25);
     assert.notEqual(c2.status, "ready", "a failed liveness ping closes the connection (upstream)");

@@ -191,20 +191,9 @@ export async function startKubeletStandIn(pki: KubePki): Promise<KubeletStandIn>
       const pod = { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ns, annotations: { "argocd.argoproj.io/tracking-id": `app:/Pod:${ns}/${name}` } }, spec: { nodeName: node, containers: containers.map((c) => ({ name: c, image: "stand-in" })) } };
       const created = await kubeRequest(kc, { method: "POST", path: `/api/v1/namespaces/${ns}/pods`, body: JSON.stringify(pod) });
       if (created.status !== 201) throw new Error(`create pod: ${created.status} ${created.text}`);
-      await this.markRunning(kc, ns, name, containers);
+      await markPodRunning(kc, ns, name, containers);
     },
-    async markRunning(kc, ns, name, containers) {
-      const now = new Date().toISOString();
-      const status = {
-        status: {
-          phase: "Running",
-          conditions: [{ type: "Ready", status: "True", lastTransitionTime: now }],
-          containerStatuses: containers.map((c) => ({ name: c, ready: true, restartCount: 0, image: "stand-in", imageID: "stand-in", state: { running: { startedAt: now } } })),
-        },
-      };
-      const patched = await kubeRequest(kc, { method: "PATCH", path: `/api/v1/namespaces/${ns}/pods/${name}/status`, body: JSON.stringify(status), contentType: "application/merge-patch+json" });
-      if (patched.status !== 200) throw new Error(`pod status: ${patched.status} ${patched.text}`);
-    },
+    markRunning: markPodRunning,
     async close() {
       for (const c of wss.clients) c.terminate();
       wss.close();
@@ -212,6 +201,19 @@ export async function startKubeletStandIn(pki: KubePki): Promise<KubeletStandIn>
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+async function markPodRunning(kc: KubeConfig, ns: string, name: string, containers: string[]): Promise<void> {
+  const now = new Date().toISOString();
+  const status = {
+    status: {
+      phase: "Running",
+      conditions: [{ type: "Ready", status: "True", lastTransitionTime: now }],
+      containerStatuses: containers.map((c) => ({ name: c, ready: true, restartCount: 0, image: "stand-in", imageID: "stand-in", state: { running: { startedAt: now } } })),
+    },
+  };
+  const patched = await kubeRequest(kc, { method: "PATCH", path: `/api/v1/namespaces/${ns}/pods/${name}/status`, body: JSON.stringify(status), contentType: "application/merge-patch+json" });
+  if (patched.status !== 200) throw new Error(`pod status: ${patched.status} ${patched.text}`);
 }
 
 /** The kubelet's exec over WebSocket (channel byte first; 3 = status; 4 = resize) with a tiny TTY shell. */
