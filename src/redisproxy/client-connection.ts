@@ -50,6 +50,8 @@ export class ClientConnection {
   private busy = false;
   private closed = false;
   private unparsed = 0;
+  /** The client switched to RESP3 with HELLO 3 (go-redis does); RESP2 until then. */
+  private resp3 = false;
   private readonly pings = new Map<string, NodeJS.Timeout>();
   private readonly parser: RedisParser;
 
@@ -144,6 +146,7 @@ export class ClientConnection {
    */
   private splitCommand(parts: Part[]): { agent: AgentCommand[]; rest?: Part[] } | undefined {
     const name = parts[0]?.toString("latin1").toLowerCase();
+    if (name === "hello" && parts[1]) this.resp3 = parts[1].toString("latin1") === "3";
     const isGet = name === "get" && parts.length === 2;
     if (!isGet && !(name === "subscribe" && parts.length >= 2)) return { agent: [], rest: parts };
     const agent: AgentCommand[] = [];
@@ -162,7 +165,7 @@ export class ClientConnection {
     const { calls, metrics } = this.deps;
     metrics?.request(c.agent, c.command);
     this.startPings(c.agent);
-    if (c.command === "subscribe") calls.track(this.uuid, c.agent, (_agent, channel) => this.toClient(pushMessage(channel)));
+    if (c.command === "subscribe") calls.track(this.uuid, c.agent, (_agent, channel) => this.toClient(pushMessage(channel, this.resp3)));
     const started = performance.now();
     const r = await calls.call(c.agent, this.uuid, c.command === "get" ? { get: { key: c.key } } : { subscribe: { channel: c.key } });
     if (this.closed) return;
@@ -175,7 +178,7 @@ export class ClientConnection {
     if (c.command === "subscribe") {
       const err = r.body.subscribeResponse?.error;
       if (err) return failed(`the agent could not subscribe: ${err}`);
-      return this.toClient(subscribeAck(c.key));
+      return this.toClient(subscribeAck(c.key, this.resp3));
     }
     const get = r.body.get;
     if (!get) return failed("the agent's answer has no get body");

@@ -114,8 +114,10 @@ export class ClusterInfoWriter {
     };
   }
 
-  close(): void {
+  /** Stops; waits up to `graceMs` for writes under way (the Failed states of a shutdown). */
+  async close(graceMs = 2000): Promise<void> {
     clearInterval(this.refresher);
+    await Promise.race([Promise.all(this.chains.values()), new Promise((r) => setTimeout(r, graceMs).unref())]);
     this.opts.client.disconnect();
   }
 
@@ -134,7 +136,7 @@ export class ClusterInfoWriter {
     const run = async () => {
       const server = await this.opts.servers.server(agent);
       if (!server) {
-        if (!this.unmapped.has(agent)) log.warn("agent has no cluster secret; its cluster info is not written", { agent });
+        if (!this.unmapped.has(agent)) log.info("agent has no cluster secret; its cluster info is not written", { agent });
         this.unmapped.add(agent);
         throw new Error(`agent ${agent} is not mapped to any cluster`);
       }

@@ -129,9 +129,9 @@ export async function startPrincipalRedis(cfg: PrincipalRedisSettings, deps: Pri
       void writer?.connectionState(agent, what === "connected");
     },
     async close() {
-      controller.abort();
-      writer?.close();
       await proxy?.close();
+      await writer?.close();
+      controller.abort();
     },
   };
 }

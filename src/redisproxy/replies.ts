@@ -18,14 +18,17 @@ export function getHit(value: Buffer): Buffer {
 /** A GET the agent's redis had no value for: upstream answers an empty error (its tests pin it). */
 export const CACHE_MISS = Buffer.from(`-${CRLF}`);
 
-/** Acknowledges an agent-routed SUBSCRIBE (RESP3 push; the count is always 1, as upstream). */
-export function subscribeAck(channel: string): Buffer {
-  return Buffer.from(`>3${CRLF}$9${CRLF}subscribe${CRLF}$${Buffer.byteLength(channel)}${CRLF}${channel}${CRLF}:1${CRLF}`);
+/**
+ * Acknowledges an agent-routed SUBSCRIBE; the count is always 1, as upstream. A RESP3 push
+ * (`>`) as upstream writes it, or the array a RESP2 client expects (upstream always pushes).
+ */
+export function subscribeAck(channel: string, resp3 = true): Buffer {
+  return Buffer.from(`${resp3 ? ">" : "*"}3${CRLF}$9${CRLF}subscribe${CRLF}$${Buffer.byteLength(channel)}${CRLF}${channel}${CRLF}:1${CRLF}`);
 }
 
 /** A notification on an agent-routed channel; the payload is always empty (Argo CD publishes ""). */
-export function pushMessage(channel: string): Buffer {
-  return Buffer.from(`>3${CRLF}$7${CRLF}message${CRLF}$${Buffer.byteLength(channel)}${CRLF}${channel}${CRLF}$0${CRLF}${CRLF}`);
+export function pushMessage(channel: string, resp3 = true): Buffer {
+  return Buffer.from(`${resp3 ? ">" : "*"}3${CRLF}$7${CRLF}message${CRLF}$${Buffer.byteLength(channel)}${CRLF}${channel}${CRLF}$0${CRLF}${CRLF}`);
 }
 
 /** An error reply: `-ERR <text>`; CR/LF in the text would end the frame early, so they become spaces. */

@@ -151,8 +151,10 @@ test("exact bytes: hit, miss, subscribe ack and push; pipelined hub commands kee
   try {
     await agentRedis.client().set(TREE_LOCAL, "tree");
     const r = await raw(w.proxy.port);
-    r.send(auth + cmd("set", "a", "1") + cmd("get", "a") + cmd("ping"));
-    assert.equal(await r.read(18), "+OK\r\n+OK\r\n$1\r\n1\r\n+PONG\r\n");
+    r.send(cmd("HELLO", "3", "AUTH", "default", HUB_PASSWORD));
+    assert.match(await r.read(1, 1000), /^%\d+\r\n/, "the hub's redis answers HELLO 3 with a RESP3 map, passed through");
+    r.send(cmd("set", "a", "1") + cmd("get", "a") + cmd("ping"));
+    assert.equal(await r.read(13), "+OK\r\n$1\r\n1\r\n+PONG\r\n");
     r.send(cmd("get", TREE));
     assert.equal(await r.read(10), "$4\r\ntree\r\n");
     r.send(cmd("get", "app|resources-tree|agent-a_none|1.8.3.gz"));
@@ -166,6 +168,14 @@ test("exact bytes: hit, miss, subscribe ack and push; pipelined hub commands kee
     await agentRedis.client().publish(CHANNEL_LOCAL, "not empty");
     assert.equal(await r.read(1, 500), "", "a notification with a payload is not relayed (as upstream)");
     r.s.destroy();
+    // A RESP2 client (no HELLO 3) gets arrays where upstream would push (it cannot read pushes).
+    const r2 = await raw(w.proxy.port);
+    r2.send(auth + cmd("subscribe", CHANNEL));
+    const ack2 = `+OK\r\n*3\r\n$9\r\nsubscribe\r\n$${CHANNEL.length}\r\n${CHANNEL}\r\n:1\r\n`;
+    assert.equal(await r2.read(ack2.length), ack2);
+    await agentRedis.client().publish(CHANNEL_LOCAL, "");
+    assert.equal(await r2.read(push.length), push.replace(">3", "*3"));
+    r2.s.destroy();
   } finally {
     await w.close();
   }
@@ -364,6 +374,6 @@ test("cluster cache info: the agent reports its Argo CD's counts; the principal 
     await writer.connectionState(AGENT, false, new Date("2026-03-04T05:07:00Z"));
     assert.equal((await read()).connectionState.status, "Failed");
     assert.deepEqual(await writer.handler("agent-unmapped")({} as AgentEvent, { applicationsCount: 1, apisCount: 1, resourcesCount: 1 }), { failed: true }, "no cluster secret: an error, as upstream");
-    writer.close();
+    await writer.close();
   }
 });
