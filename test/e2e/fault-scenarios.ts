@@ -43,7 +43,11 @@ function routeOf(h: Harness, agent: typeof AUTO | typeof MANAGED): Route {
     : { agent, source: h.cp, sourceNs: MANAGED, target: h.managed, targetNs: NS, targetCluster: MANAGED };
 }
 
-const paths = async (k: KubeClient, ns: string) => new Map((await apps(k).list(ns)).items.map((a) => [a.metadata.name!, pathOf(a)]));
+/** Source path of every app in `ns` whose name starts with `prefix`, by name. */
+async function paths(k: KubeClient, ns: string, prefix = ""): Promise<Map<string, string | undefined>> {
+  const items = (await apps(k).list(ns)).items.filter((a) => a.metadata.name!.startsWith(prefix));
+  return new Map(items.map((a) => [a.metadata.name!, pathOf(a)]));
+}
 
 export interface OutageResult {
   /** Copies still stale when the wait ended. */
@@ -142,7 +146,7 @@ export async function restartStorm(h: Harness, opts: { agent: typeof AUTO | type
   await h.startAgent(r.agent);
   const names = Array.from({ length: opts.apps }, (_, i) => `${p}-${i}`);
   await inBatches(names, 50, (n) => apps(r.source).create(app(n, r.sourceNs) as Application));
-  await eventually("all apps copied", async () => (await apps(r.target).list(r.targetNs)).items.length === names.length, opts.waitMs);
+  await eventually("all apps copied", async () => (await paths(r.target, r.targetNs, `${p}-`)).size === names.length, opts.waitMs);
   await h.stopAgent(r.agent);
   await h.stopPrincipal();
 
@@ -156,7 +160,8 @@ export async function restartStorm(h: Harness, opts: { agent: typeof AUTO | type
   const started = Date.now();
   const duringStart = inBatches(names.slice(n20, 2 * n20), 10, (n) => apps(r.source).patch(r.sourceNs, n, { spec: { source: { path: "during-start" } } }));
   await Promise.all([h.startPrincipal(), h.startAgent(r.agent), duringStart]);
-  await eventually("copies equal the originals", async () => sameState(await paths(r.source, r.sourceNs), await paths(r.target, r.targetNs)), opts.waitMs);
+  const state = (k: KubeClient, ns: string) => paths(k, ns, `${p}-`);
+  await eventually("copies equal the originals", async () => sameState(await state(r.source, r.sourceNs), await state(r.target, r.targetNs)), opts.waitMs);
   const convergedAfterMs = Date.now() - started;
   const principalWriter = h.principal()!.server.registry.get(r.agent)!.writer;
   const agentWriter = h.agent(r.agent)!.connection.writer;
@@ -165,6 +170,7 @@ export async function restartStorm(h: Harness, opts: { agent: typeof AUTO | type
     return b.inFlight + b.unsent === 0;
   };
   await eventually("nothing left to send either way", () => idle(principalWriter) && idle(agentWriter), opts.waitMs);
+  // Everything the resync covers (in the bench, also the outage scenario's apps).
   const objects = new Set([...(await paths(r.source, r.sourceNs)).keys(), ...(await paths(r.target, r.targetNs)).keys(), ...names]).size;
   const [asking, answering] = r.agent === AUTO ? [principalWriter, agentWriter] : [agentWriter, principalWriter];
   const requestUpdates = (w: EventWriter) => w.statsByType().get(EventTypes.requestUpdate)?.sent ?? 0;
