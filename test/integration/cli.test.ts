@@ -61,3 +61,22 @@ test("warn is accepted as an alias of warning", async () => {
     assert.equal(await p.stop(), 0);
   }
 });
+
+test("the executable invoked as argocd-agentctl is the operator CLI (argocd-agent ctl)", async () => {
+  const { EXECUTABLE } = await import("../support/processes.ts");
+  const { mkdtempSync, symlinkSync, rmSync } = await import("node:fs");
+  const { spawnSync } = await import("node:child_process");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "agentctl-"));
+  try {
+    symlinkSync(EXECUTABLE, join(dir, "argocd-agentctl"));
+    const r = spawnSync(join(dir, "argocd-agentctl"), ["agent", "create", "Bad_Name"], { encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /argocd-agent ctl: error: agent name "Bad_Name" is not a DNS-1123 subdomain/);
+    const help = spawnSync(join(dir, "argocd-agentctl"), ["--help"], { encoding: "utf8", timeout: 30_000 });
+    assert.match(help.stdout, /Usage: argocd-agent ctl/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
