@@ -228,7 +228,9 @@ test("an unknown agent gets 502 at once, a stopped agent too", async () => {
   await configMap(AUTO, "before-stop", { tracked: true });
   assert.equal((await rp(`/api/v1/namespaces/${NS}/configmaps/before-stop`, { cn: AUTO })).status, 200);
   await h.stopAgent(AUTO);
+  const stopped = Date.now();
   await eventually("principal saw AUTO leave", async () => (await rp(`/api/v1/namespaces/${NS}/configmaps/before-stop`, { cn: AUTO })).status === 502, 10_000);
+  assert.ok(Date.now() - stopped < 1000, `502 only ${Date.now() - stopped} ms after the agent stopped`);
   await h.startAgent(AUTO, { enableResourceProxy: "true" });
   assert.equal((await rp(`/api/v1/namespaces/${NS}/configmaps/before-stop`, { cn: AUTO })).status, 200);
 });
