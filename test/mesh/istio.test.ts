@@ -44,7 +44,8 @@ test("the agent connects through both sidecars as agent-1, named after its SPIFF
   assert.match(out, /component=auth msg="extracted agent identity from header" header=x-forwarded-client-cert agent=agent-1/);
   assert.match(out, /msg="agent authenticated" agent=agent-1 mode=managed method=header/);
   assert.doesNotMatch(out, /authentication failed/);
-  assert.match(agent.agent.output(), /msg="authenticated to principal" agent=agent-1/);
+  // The agent's log arrives through a pipe: wait for the line rather than read what has come so far.
+  await agent.agent.waitFor(/msg="authenticated to principal" agent=agent-1/, 10_000);
   assert.equal(spiffeId("agent-1"), "spiffe://cluster.local/ns/argocd/sa/agent-1");
   // The connection really went through the sidecars: the principal saw a loopback peer only.
   assert.doesNotMatch(out, new RegExp(net.pod("agent-1").ip.replaceAll(".", "\\.")));
