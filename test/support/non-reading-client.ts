@@ -18,6 +18,7 @@ import { AuthenticationClient, type AuthResponse } from "../../src/proto/gen/aut
 import { Event } from "../../src/proto/gen/eventstream.ts";
 import { heartbeatEvent } from "../../src/events/ack.ts";
 import { toWire } from "../../src/events/cloudevent.ts";
+import { closedOrDrained } from "./transport-abuse.ts";
 
 const { values } = parseArgs({ options: { port: { type: "string" }, agent: { type: "string" }, seconds: { type: "string", default: "20" } } });
 const port = Number(values.port);
@@ -60,22 +61,10 @@ let heartbeats = 0;
 let closedBy: "server" | "client" | undefined;
 req.once("response", () => print({ subscribed: true }));
 req.once("close", () => (closedBy ??= "server"));
-/** Resolves on 'drain' or 'close', whichever comes first, leaving no listener behind. */
-function writable(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      req.off("drain", done);
-      req.off("close", done);
-      resolve();
-    };
-    req.on("drain", done);
-    req.on("close", done);
-  });
-}
 const deadline = Date.now() + Number(values.seconds) * 1000;
 const progress = setInterval(() => print({ heartbeats }), 1000);
 while (Date.now() < deadline && !closedBy) {
-  if (!req.write(frame())) await writable();
+  if (!req.write(frame())) await closedOrDrained(req);
   heartbeats++;
   if (heartbeats % 200 === 0) await new Promise((r) => setImmediate(r));
 }

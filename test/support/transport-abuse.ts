@@ -12,7 +12,8 @@ import { ROOT, startRaw } from "./processes.ts";
 export const MiB = 1024 * 1024;
 export const AUTHENTICATE_PATH = "/authapi.Authentication/Authenticate";
 
-function closedOrDrained(req: ClientHttp2Stream): Promise<void> {
+/** Resolves on 'drain' or 'close', whichever comes first, leaving no listener behind. */
+export function closedOrDrained(req: ClientHttp2Stream): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       req.off("drain", done);
