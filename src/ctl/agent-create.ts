@@ -11,7 +11,7 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { issueCertificate } from "../transport/certificates.ts";
 import { agentNameError, clusterSecret, resourceProxyAddressError } from "./cluster-secret.ts";
-import { CtlError, type CtlContext } from "./ctl-command.ts";
+import { CtlError, type CtlContext } from "./ctl-context.ts";
 import { readCa, readSecret, writeSecret } from "./pki.ts";
 
 export interface AgentCreateOptions {

@@ -12,7 +12,7 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import { apiStatusCode } from "../kube/crud.ts";
 import { createCa, issueCertificate, loadCa, type CertificateAuthority } from "../transport/certificates.ts";
-import { CtlError, type CtlContext } from "./ctl-command.ts";
+import { CtlError, type CtlContext } from "./ctl-context.ts";
 
 export const CA_SECRET = "argocd-agent-ca";
 export const RESOURCE_PROXY_TLS_SECRET = "argocd-agent-resource-proxy-tls";

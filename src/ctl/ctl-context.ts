@@ -1,0 +1,72 @@
+/**
+ * What every `ctl` command gets: the resolved global flags, lazily built
+ * Kubernetes clients for the principal's and the agent's cluster, and where to
+ * print. Failures are `CtlError`s: one line on stderr and an exit code (1 as
+ * upstream's `[FATAL]`, 2 for a bad flag value, naming the flag).
+ *
+ * @example
+ *   const secret = await ctx.kube().core.readNamespacedSecret({ name: "argocd-agent-ca", namespace: ctx.globals.principalNamespace });
+ *   const agentSide = ctx.agentKube();   // needs --agent-context
+ */
+import type { Command } from "commander";
+import { createKubeClient, type KubeClient } from "../kube/client.ts";
+
+/** A failure the CLI reports as one line and exit code (1 as upstream's `[FATAL]`, 2 for bad flag values). */
+export class CtlError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = "CtlError";
+    this.exitCode = exitCode;
+  }
+}
+
+export interface CtlGlobals {
+  principalContext: string;
+  principalNamespace: string;
+  agentContext: string;
+  agentNamespace: string;
+  kubeconfig?: string;
+}
+
+export interface CtlContext {
+  globals: CtlGlobals;
+  /** The control-plane (principal) cluster, from --principal-context. */
+  kube(): KubeClient;
+  /** The workload (agent) cluster, from --agent-context (required). */
+  agentKube(): KubeClient;
+  out(s: string): void;
+}
+
+function client(kubeconfig: string | undefined, context: string, flag: string): KubeClient {
+  try {
+    return createKubeClient({ kubeconfig: kubeconfig || undefined, context: context || undefined });
+  } catch (err) {
+    throw new CtlError(`cannot load Kubernetes configuration (--kubeconfig/${flag}): ${(err as Error).message}`);
+  }
+}
+
+/** The context of one command invocation (commander passes the command as the last action argument). */
+export function ctlContext(cmd: Command, out: (s: string) => void): CtlContext {
+  const globals = cmd.optsWithGlobals() as CtlGlobals;
+  let kube: KubeClient | undefined;
+  let agentKube: KubeClient | undefined;
+  return {
+    globals,
+    out,
+    kube: () => (kube ??= client(globals.kubeconfig, globals.principalContext, "--principal-context")),
+    agentKube() {
+      if (!globals.agentContext) throw new CtlError("this command needs the agent's cluster: give --agent-context", 2);
+      return (agentKube ??= client(globals.kubeconfig, globals.agentContext, "--agent-context"));
+    },
+  };
+}
+
+/** Comma-separated list flag value → trimmed non-empty items. */
+export const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
+
+export function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new CtlError(`${flag} must be a positive integer, got "${v}"`, 2);
+  return n;
+}
