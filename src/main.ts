@@ -4,26 +4,36 @@
  * executable is invoked as `argocd-agentctl`). Configuration errors exit with code 2.
  */
 import { Command, CommanderError } from "commander";
-import { componentCommand, StartupError } from "./cli/component-command.ts";
-import { versionCommand } from "./cli/version-command.ts";
-import { PRINCIPAL_SETTINGS } from "./settings/principal-settings.ts";
-import { AGENT_SETTINGS } from "./settings/agent-settings.ts";
-import { SettingsError } from "./settings/types.ts";
-import { runPrincipal } from "./principal/run.ts";
-import { runAgent } from "./agent/run.ts";
-import { diagnosticsCommand } from "./cli/diagnostics-command.ts";
-import { ctlCommand, CtlError } from "./ctl/ctl-command.ts";
-import { getLogger } from "./observability/log.ts";
 
-export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s + "\n")): Command {
+type Out = (s: string) => void;
+
+/**
+ * Each subcommand's tree, loaded only when it runs: an agent never evaluates the
+ * principal's modules, `version` evaluates almost nothing (startup CPU and
+ * resident memory, issue #19). Help without a subcommand builds them all.
+ */
+const SUBCOMMANDS: Record<string, (out: Out) => Promise<Command>> = {
+  async principal() {
+    const [{ componentCommand }, { PRINCIPAL_SETTINGS }] = await Promise.all([import("./cli/component-command.ts"), import("./settings/principal-settings.ts")]);
+    return componentCommand("principal", "Run the principal (control-plane side)", PRINCIPAL_SETTINGS, async (values, signal) =>
+      (await import("./principal/run.ts")).runPrincipal(values, signal));
+  },
+  async agent() {
+    const [{ componentCommand }, { AGENT_SETTINGS }] = await Promise.all([import("./cli/component-command.ts"), import("./settings/agent-settings.ts")]);
+    return componentCommand("agent", "Run an agent (workload-cluster side)", AGENT_SETTINGS, async (values, signal) => (await import("./agent/run.ts")).runAgent(values, signal));
+  },
+  version: async (out) => (await import("./cli/version-command.ts")).versionCommand(out),
+  diagnostics: async (out) => (await import("./cli/diagnostics-command.ts")).diagnosticsCommand(out),
+  ctl: async (out) => (await import("./ctl/ctl-command.ts")).ctlCommand(out),
+};
+
+/** The program with every subcommand, or only `only` when given (what a run needs). */
+export async function buildProgram(out: Out = (s) => process.stdout.write(s + "\n"), only?: string): Promise<Command> {
   const program = new Command("argocd-agent")
     .description("Argo CD agent: a principal on the control plane and agents on workload clusters")
     .showHelpAfterError("(add --help for all settings)");
-  program.addCommand(componentCommand("principal", "Run the principal (control-plane side)", PRINCIPAL_SETTINGS, runPrincipal));
-  program.addCommand(componentCommand("agent", "Run an agent (workload-cluster side)", AGENT_SETTINGS, runAgent));
-  program.addCommand(versionCommand(out));
-  program.addCommand(diagnosticsCommand(out));
-  program.addCommand(ctlCommand(out));
+  const names = only && only in SUBCOMMANDS ? [only] : Object.keys(SUBCOMMANDS);
+  for (const cmd of await Promise.all(names.map((n) => SUBCOMMANDS[n]!(out)))) program.addCommand(cmd);
   // Errors from any subcommand surface here instead of exiting inside commander.
   const override = (c: Command) => {
     c.exitOverride();
@@ -38,28 +48,32 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 process.removeAllListeners("warning");
 process.on("warning", (w) => {
   if ((w as NodeJS.ErrnoException).code === "DEP0123") return;
-  getLogger("transport").warn(w.message, { warning: w.name });
+  void import("./observability/log.ts").then(({ getLogger }) => getLogger("transport").warn(w.message, { warning: w.name }));
 });
+
+/** Errors that carry their own exit code, by name (so main needs none of their modules). */
+const CONFIG_ERRORS = new Set(["SettingsError", "StartupError"]);
 
 /** Runs the program; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv, { from: "user" });
+    await (await buildProgram(undefined, argv[0])).parseAsync(argv, { from: "user" });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander already printed its message; help and version are not errors.
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof CtlError) {
-      process.stderr.write(`argocd-agent ctl: error: ${err.message}\n`);
-      return err.exitCode;
+    const e = err as Error & { exitCode?: number };
+    if (e?.name === "CtlError") {
+      process.stderr.write(`argocd-agent ctl: error: ${e.message}\n`);
+      return e.exitCode ?? 1;
     }
-    if (err instanceof SettingsError || err instanceof StartupError) {
-      process.stderr.write(`argocd-agent: error: ${err.message}\n`);
+    if (CONFIG_ERRORS.has(e?.name)) {
+      process.stderr.write(`argocd-agent: error: ${e.message}\n`);
       return 2;
     }
-    process.stderr.write(`argocd-agent: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(`argocd-agent: fatal: ${e?.stack ?? String(err)}\n`);
     return 1;
   }
 }
