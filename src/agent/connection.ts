@@ -15,6 +15,7 @@ import { getLogger } from "../observability/log.ts";
 import { FullJitterBackoff, RECONNECT_BACKOFF, sleep, type BackoffOptions } from "../transport/backoff.ts";
 import { EventSession, type EventHandler } from "../transport/event-session.ts";
 import type { AgentCredentials } from "../auth/method.ts";
+import { grpcClientInterceptors } from "../tracing/tracing.ts";
 
 const log = getLogger("agent");
 
@@ -43,6 +44,11 @@ export interface AgentConnectionOptions {
   compression: boolean;
   heartbeatIntervalMs: number;
   handler: EventHandler;
+  /**
+   * Dial this target instead of address:port, with these extra channel options: the
+   * in-process WebSocket proxy of --enable-websocket (src/transport/websocket/agent-proxy.ts).
+   */
+  via?: { target: string; channelOptions: ChannelOptions };
   /** Persists across connections; created if omitted. */
   writer?: EventWriter;
   backoff?: BackoffOptions;
@@ -127,20 +133,23 @@ export class AgentConnection {
       opts["grpc.keepalive_timeout_ms"] = 20_000;
     }
     if (o.compression) opts["grpc.default_compression_algorithm"] = 2; // gzip
-    return opts;
+    return { ...opts, ...o.via?.channelOptions };
   }
 
   /** Runs until the signal aborts. */
   async run(signal: AbortSignal): Promise<void> {
     const backoff = new FullJitterBackoff(this.opts.backoff ?? RECONNECT_BACKOFF);
-    const target = `${this.opts.address}:${this.opts.port}`;
+    const server = `${this.opts.address}:${this.opts.port}`;
+    const target = this.opts.via?.target ?? server;
     let attempt = 0;
     while (!signal.aborted) {
       this.setStatus({ state: "connecting", attempt: ++attempt });
       const channelOpts = this.channelOptions();
-      const auth = new AuthenticationClient(target, this.opts.credentials, channelOpts);
+      // CLIENT spans per call while tracing is on (src/tracing/grpc-spans.ts); none otherwise.
+      const interceptors = grpcClientInterceptors();
+      const auth = new AuthenticationClient(target, this.opts.credentials, { ...channelOpts, interceptors });
       const channel = auth.getChannel();
-      const shared = { channelOverride: channel };
+      const shared = { channelOverride: channel, interceptors };
       const version = new VersionClient(target, this.opts.credentials, shared);
       const events = new EventStreamClient(target, this.opts.credentials, shared);
       let reason = "stream ended";
@@ -173,7 +182,7 @@ export class AgentConnection {
         if (e.code === status.UNAUTHENTICATED) {
           // The principal never says why (as upstream); point at what to check.
           log.error("authentication failed", {
-            server: target,
+            server,
             error: reason,
             creds: this.opts.creds.method,
             hint: streamed
@@ -181,7 +190,7 @@ export class AgentConnection {
               : "the principal refused our identity: check that --creds uses the principal's --auth method and that the identity " +
                 "(client certificate, header injected by the mesh sidecar, or user) is accepted; the principal logs the exact reason",
           });
-        } else log.warn(streamed ? "event stream failed" : "could not connect to principal", { server: target, error: reason });
+        } else log.warn(streamed ? "event stream failed" : "could not connect to principal", { server, error: reason });
       } finally {
         connectionDone.abort();
         this.channel = undefined;

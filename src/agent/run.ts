@@ -11,6 +11,8 @@ import type { AGENT_SETTINGS } from "../settings/agent-settings.ts";
 import { AuthConfigError, parseAgentCreds, type AgentCredentials } from "../auth/method.ts";
 import { waitForApiServer, type KubeClient } from "../kube/client.ts";
 import { channelCredentials, type ClientTlsOptions } from "../transport/client-credentials.ts";
+import { startWebSocketProxy } from "../transport/websocket/agent-proxy.ts";
+import { credentials as grpcCredentials } from "@grpc/grpc-js";
 import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
 import { checkPem, readPem, readSecret, secretField } from "../transport/tls-material.ts";
 import type { EventHandler } from "../transport/event-session.ts";
@@ -22,6 +24,7 @@ import { AgentReplication, agentReplicationConfigError } from "../replication/ag
 import { replicationEnabled } from "../replication/enabled.ts";
 import { laneRouter } from "../events/lanes.ts";
 import { startAgentLiveResources, type AgentLiveResources } from "./live-resources.ts";
+import { startTracingAndProfiling } from "../cli/tracing-and-profiling.ts";
 
 export type AgentSettings = SettingValues<typeof AGENT_SETTINGS>;
 
@@ -120,6 +123,8 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
   }
   const kube = lazyKube(cfg);
   const tls = await clientTls(cfg, creds, kube);
+  // Before the informers and the connection, so their spans exist from the start.
+  const tools = await startTracingAndProfiling(cfg, { serviceName: `agent-${cfg.agentMode}`, component: "agent", agentMode: cfg.agentMode, agentName: cfg.namespace });
   // Same rule as the principal: replicate when a kubeconfig is given or we run in a pod.
   const writer = new EventWriter({ name: "principal" });
   const replication = !opts.handler && replicationEnabled(cfg) ? newReplication(cfg, kube(), writer) : undefined;
@@ -135,6 +140,7 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
   } catch (err) {
     await replication?.close();
     await health?.close();
+    await tools.close();
     throw new StartupError(`starting replication: ${(err as Error).message}`);
   }
   const metrics = createAgentMetrics(newRegistry(), cfg.agentMode);
@@ -145,10 +151,13 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     connected: () => connection?.status().state === "connected",
   });
   const handler: EventHandler = opts.handler ?? laneRouter({ replication: replication?.handler, live: live.lanes });
+  // --enable-websocket: the channel talks to an in-process proxy that carries each call over a WebSocket.
+  const wsProxy = cfg.enableWebsocket ? await startWebSocketProxy({ address: cfg.serverAddress, port: cfg.serverPort, tls }) : undefined;
   connection = new AgentConnection({
     address: cfg.serverAddress,
     port: cfg.serverPort,
-    credentials: channelCredentials(tls),
+    credentials: wsProxy ? grpcCredentials.createInsecure() : channelCredentials(tls),
+    via: wsProxy && { target: wsProxy.target, channelOptions: wsProxy.channelOptions },
     creds,
     mode: cfg.agentMode as "managed" | "autonomous",
     namespace: cfg.namespace,
@@ -168,7 +177,7 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
   });
   metrics.attach(connection);
   const controller = new AbortController();
-  log.info("agent started", { mode: cfg.agentMode, server: `${cfg.serverAddress}:${cfg.serverPort}`, creds: creds.method, tls: !tls.plaintext });
+  log.info("agent started", { mode: cfg.agentMode, server: `${cfg.serverAddress}:${cfg.serverPort}`, creds: creds.method, tls: !tls.plaintext, websocket: !!wsProxy });
   const done = connection.run(controller.signal);
   return {
     connection,
@@ -179,10 +188,12 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
     async close() {
       controller.abort();
       await done;
+      await wsProxy?.close();
       await live.close();
       await replication?.close();
       await metricsServer?.close();
       await health?.close();
+      await tools.close();
     },
   };
 }

@@ -9,10 +9,11 @@
  *   await agentCreate(ctx, "prod-1", { resourceProxyServer: "argocd-agent-resource-proxy:9090", labels: [], days: 180 });
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { issueCertificate } from "../transport/certificates.ts";
 import { agentNameError, clusterSecret, resourceProxyAddressError } from "./cluster-secret.ts";
 import { CtlError, type CtlContext } from "./ctl-context.ts";
-import { readCa, readSecret, writeSecret } from "./pki.ts";
+import { issueAgentClientCert } from "./agent-client-cert.ts";
+import { DEFAULT_KEY_ALGORITHM, DEFAULT_RSA_BITS, type KeyGenOptions } from "./pki-keys.ts";
+import { readSecret, writeSecret } from "./pki.ts";
 
 export interface AgentCreateOptions {
   resourceProxyServer: string;
@@ -20,6 +21,8 @@ export interface AgentCreateOptions {
   tlsFromSecret?: string;
   caFromSecret?: string;
   days: number;
+  /** Key of the issued client certificate (pki-keys.ts); unused with --tls-from-secret. */
+  key?: KeyGenOptions;
 }
 
 function parseLabels(items: string[]): Record<string, string> {
@@ -72,9 +75,7 @@ export async function agentCreate(ctx: CtlContext, name: string, o: AgentCreateO
   if (o.tlsFromSecret && o.caFromSecret) {
     material = await existingTls(ctx, o.tlsFromSecret, o.caFromSecret);
   } else {
-    const ca = await readCa(ctx);
-    const leaf = await issueCertificate(ca, { commonName: name, server: false, validDays: o.days });
-    material = { certPem: leaf.cert, keyPem: leaf.key, caPem: ca.cert };
+    material = await issueAgentClientCert(ctx, name, o.days, o.key ?? { algorithm: DEFAULT_KEY_ALGORITHM, rsaBits: DEFAULT_RSA_BITS });
   }
   const secret = clusterSecret({ agent: name, namespace: ns, resourceProxy: o.resourceProxyServer, labels, ...material });
   await writeSecret(ctx, secret, false, `Agent ${name} exists.`);

@@ -12,7 +12,11 @@
  */
 import { Command, Option } from "commander";
 import { registerAgentCommands } from "./agent-commands.ts";
+import { defaultConfigPath } from "./config-file.ts";
+import { registerConfigCommands } from "./config-commands.ts";
+import { registerValidateCommands } from "./validate-commands.ts";
 import { registerPkiCommands } from "./pki-commands.ts";
+import { registerJwtCommands } from "./jwt-commands.ts";
 
 export { CtlError, type CtlContext, type CtlGlobals } from "./ctl-context.ts";
 
@@ -23,9 +27,15 @@ export function ctlCommand(out: (s: string) => void): Command {
     .addOption(new Option("--principal-namespace <ns>", "namespace of the principal").env("ARGOCD_AGENT_PRINCIPAL_NAMESPACE").default("argocd"))
     .addOption(new Option("--agent-context <context>", "kubeconfig context of the workload cluster").env("ARGOCD_AGENT_AGENT_CONTEXT").default(""))
     .addOption(new Option("--agent-namespace <ns>", "namespace of the agent").env("ARGOCD_AGENT_AGENT_NAMESPACE").default("argocd"))
-    .addOption(new Option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"));
+    .addOption(new Option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"))
+    .addOption(new Option("--principal <name>", "symbolic name of a principal in the config file (instead of --principal-context/--principal-namespace)"))
+    .addOption(new Option("--agent <name>", "symbolic name of an agent in the config file (instead of --agent-context/--agent-namespace)"))
+    .addOption(new Option("--config <path>", "ctl config file").default(defaultConfigPath(), "$HOME/.config/argocd-agent/ctl.conf"));
 
   registerPkiCommands(ctl, out);
+  registerJwtCommands(ctl, out);
   registerAgentCommands(ctl, out);
+  registerValidateCommands(ctl, out);
+  registerConfigCommands(ctl, out);
   return ctl;
 }

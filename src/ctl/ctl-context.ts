@@ -10,6 +10,7 @@
  */
 import type { Command } from "commander";
 import { createKubeClient, type KubeClient } from "../kube/client.ts";
+import { resolveTargets } from "./config-file.ts";
 
 /** A failure the CLI reports as one line and exit code (1 as upstream's `[FATAL]`, 2 for bad flag values). */
 export class CtlError extends Error {
@@ -27,13 +28,17 @@ export interface CtlGlobals {
   agentContext: string;
   agentNamespace: string;
   kubeconfig?: string;
+  /** Symbolic names in the config file (config-file.ts), resolved into the four fields above. */
+  principal?: string;
+  agent?: string;
+  config?: string;
 }
 
 export interface CtlContext {
   globals: CtlGlobals;
-  /** The control-plane (principal) cluster, from --principal-context. */
+  /** The control-plane (principal) cluster: --principal-context, --principal or the config file's default-principal. */
   kube(): KubeClient;
-  /** The workload (agent) cluster, from --agent-context (required). */
+  /** The workload (agent) cluster: --agent-context or --agent (required). */
   agentKube(): KubeClient;
   out(s: string): void;
 }
@@ -48,7 +53,12 @@ function client(kubeconfig: string | undefined, context: string, flag: string): 
 
 /** The context of one command invocation (commander passes the command as the last action argument). */
 export function ctlContext(cmd: Command, out: (s: string) => void): CtlContext {
-  const globals = cmd.optsWithGlobals() as CtlGlobals;
+  const flags = cmd.optsWithGlobals() as CtlGlobals;
+  const { principal, agent } = resolveTargets(flags, (s) => process.stderr.write(`argocd-agent ctl: warning: ${s}\n`));
+  const globals: CtlGlobals = {
+    ...flags,
+    principalContext: principal.context, principalNamespace: principal.namespace, agentContext: agent.context, agentNamespace: agent.namespace,
+  };
   let kube: KubeClient | undefined;
   let agentKube: KubeClient | undefined;
   return {
@@ -56,7 +66,7 @@ export function ctlContext(cmd: Command, out: (s: string) => void): CtlContext {
     out,
     kube: () => (kube ??= client(globals.kubeconfig, globals.principalContext, "--principal-context")),
     agentKube() {
-      if (!globals.agentContext) throw new CtlError("this command needs the agent's cluster: give --agent-context", 2);
+      if (!globals.agentContext) throw new CtlError("this command needs the agent's cluster: give --agent-context or --agent", 2);
       return (agentKube ??= client(globals.kubeconfig, globals.agentContext, "--agent-context"));
     },
   };

@@ -1,84 +1,86 @@
 /**
- * `ctl pki init` and `ctl pki issue resource-proxy`: the CA Secret
- * `argocd-agent-ca` (kubernetes.io/tls) and the resource proxy's server
- * certificate Secret `argocd-agent-resource-proxy-tls`, in the principal
- * namespace, as upstream's argocd-agentctl writes them (operations.md §1.2,
- * §1.5). Our keys are ECDSA P-256; CAs made by upstream (RSA) load too.
+ * The ctl PKI's storage in the principal namespace (operations.md §1.2,
+ * §1.3): reading and writing Secrets for the `pki`, `jwt` and `agent`
+ * commands, the CA Secret `argocd-agent-ca` (kubernetes.io/tls) as a signing
+ * pair, and `pki init`, which creates it. The certificate profiles are in
+ * pki-certificates.ts, the key flags in pki-keys.ts, the other `pki`
+ * commands in pki-issue.ts and pki-inspect.ts. CAs made by upstream (RSA) or
+ * by us (any `--key-algorithm`) load alike.
  *
  * @example
- *   await pkiInit(ctx, { force: false, days: 3650 });
- *   const ca = await readCa(ctx);   // for issuing client certificates
+ *   await pkiInit(ctx, { force: false, days: 3650, key: { algorithm: "rsa", rsaBits: 4096 } });
+ *   const ca = await readCa(ctx);   // for issuing certificates
  */
 import type { V1Secret } from "@kubernetes/client-node";
-import { apiStatusCode } from "../kube/crud.ts";
-import { createCa, issueCertificate, loadCa, type CertificateAuthority } from "../transport/certificates.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { getSecret, putSecret, readTlsSecret, tlsSecretBody, TLS_SECRET_TYPE } from "../kube/tls-secret.ts";
+import type { CertificateAuthority } from "../transport/certificates.ts";
 import { CtlError, type CtlContext } from "./ctl-context.ts";
+import { createCaCertificate } from "./pki-certificates.ts";
+import { loadSigningPair, type KeyGenOptions, type SigningPair } from "./pki-keys.ts";
 
 export const CA_SECRET = "argocd-agent-ca";
+export const PRINCIPAL_TLS_SECRET = "argocd-agent-principal-tls";
 export const RESOURCE_PROXY_TLS_SECRET = "argocd-agent-resource-proxy-tls";
+/** In the agent's cluster: its client certificate, and the CA it verifies the principal with. */
+export const AGENT_CLIENT_TLS_SECRET = "argocd-agent-client-tls";
+export const AGENT_CA_SECRET = "argocd-agent-ca";
 
-const b64 = (s: string) => Buffer.from(s).toString("base64");
-const unb64 = (s: string | undefined) => (s ? Buffer.from(s, "base64").toString("utf8") : "");
+const failed = (what: string, err: unknown) => new CtlError(`${what}: ${(err as Error).message}`);
 
-export async function readSecret(ctx: CtlContext, name: string, namespace = ctx.globals.principalNamespace): Promise<V1Secret | undefined> {
+/** A Secret (principal cluster unless `kube` says otherwise), or undefined when missing. */
+export async function readSecret(ctx: CtlContext, name: string, namespace = ctx.globals.principalNamespace, kube: KubeClient = ctx.kube()): Promise<V1Secret | undefined> {
   try {
-    return await ctx.kube().core.readNamespacedSecret({ name, namespace });
+    return await getSecret(kube, namespace, name);
   } catch (err) {
-    if (apiStatusCode(err) === 404) return undefined;
-    throw new CtlError(`reading Secret ${namespace}/${name}: ${(err as Error).message}`);
+    throw failed(`reading Secret ${namespace}/${name}`, err);
   }
 }
 
-/** Creates the Secret, or replaces it when `replace`; refuses an existing one otherwise. */
-export async function writeSecret(ctx: CtlContext, secret: V1Secret, replace: boolean, exists: string): Promise<"created" | "updated"> {
-  const namespace = secret.metadata!.namespace!;
-  const name = secret.metadata!.name!;
-  const current = await readSecret(ctx, name, namespace);
-  if (current && !replace) throw new CtlError(exists);
+/** Creates the Secret, or replaces it when `replace`; refuses an existing one otherwise (message `exists`). */
+export async function writeSecret(ctx: CtlContext, secret: V1Secret, replace: boolean, exists: string, kube: KubeClient = ctx.kube()): Promise<"created" | "updated"> {
+  const where = `${secret.metadata!.namespace}/${secret.metadata!.name}`;
+  let result: Awaited<ReturnType<typeof putSecret>>;
   try {
-    if (current) {
-      await ctx.kube().core.replaceNamespacedSecret({ name, namespace, body: { ...secret, metadata: { ...secret.metadata, resourceVersion: current.metadata?.resourceVersion } } });
-      return "updated";
-    }
-    await ctx.kube().core.createNamespacedSecret({ namespace, body: secret });
-    return "created";
+    result = await putSecret(kube, secret, { replace });
   } catch (err) {
-    throw new CtlError(`writing Secret ${namespace}/${name}: ${(err as Error).message}`);
+    throw failed(`writing Secret ${where}`, err);
   }
+  if (result === "exists") throw new CtlError(exists);
+  return result;
 }
 
 export function tlsSecret(name: string, namespace: string, cert: string, key: string): V1Secret {
-  return { apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name, namespace }, data: { "tls.crt": b64(cert), "tls.key": b64(key) } };
+  return tlsSecretBody(name, namespace, { cert, key });
 }
 
-/** The CA from `argocd-agent-ca`, able to sign. */
-export async function readCa(ctx: CtlContext): Promise<CertificateAuthority> {
+/** The CA from `argocd-agent-ca`, able to sign (any key type pki init makes, or upstream's RSA). */
+export async function readCa(ctx: CtlContext): Promise<CertificateAuthority & SigningPair> {
   const ns = ctx.globals.principalNamespace;
-  const s = await readSecret(ctx, CA_SECRET);
-  if (!s) throw new CtlError(`CA not configured: Secret ${ns}/${CA_SECRET} does not exist (run: argocd-agent ctl pki init)`);
-  const cert = unb64(s.data?.["tls.crt"]);
-  const key = unb64(s.data?.["tls.key"]);
-  if (!cert || !key) throw new CtlError(`Secret ${ns}/${CA_SECRET} needs tls.crt and tls.key`);
+  const where = `Secret ${ns}/${CA_SECRET}`;
+  let s;
   try {
-    return await loadCa(cert, key);
+    s = await readTlsSecret(ctx.kube(), ns, CA_SECRET);
   } catch (err) {
-    throw new CtlError(`Secret ${ns}/${CA_SECRET}: ${(err as Error).message}`);
+    throw failed(`reading ${where}`, err);
+  }
+  if (!s) throw new CtlError(`CA not configured: ${where} does not exist (run: argocd-agent ctl pki init)`);
+  if (s.type !== TLS_SECRET_TYPE) throw new CtlError(`${where} is not a TLS secret (type "${s.type}", want ${TLS_SECRET_TYPE})`);
+  if (!s.cert || !s.key) throw new CtlError(`${where} needs tls.crt and tls.key`);
+  try {
+    const pair = await loadSigningPair(s.cert, s.key);
+    return { name: pair.certificate.subject, cert: s.cert, key: s.key, ...pair };
+  } catch (err) {
+    throw failed(where, err);
   }
 }
 
-export async function pkiInit(ctx: CtlContext, o: { force: boolean; days: number }): Promise<void> {
+export async function pkiInit(ctx: CtlContext, o: { force: boolean; days: number; key: KeyGenOptions }): Promise<void> {
   const ns = ctx.globals.principalNamespace;
+  const exists = `CA secret ${ns}/${CA_SECRET} exists; use --force to replace it`;
+  if (!o.force && (await readSecret(ctx, CA_SECRET))) throw new CtlError(exists);
   ctx.out("Generating CA and storing it in secret");
-  const ca = await createCa(CA_SECRET, o.days);
-  await writeSecret(ctx, tlsSecret(CA_SECRET, ns, ca.cert, ca.key), o.force, `CA secret ${ns}/${CA_SECRET} exists; use --force to replace it`);
+  const ca = await createCaCertificate(CA_SECRET, o.days, o.key);
+  await writeSecret(ctx, tlsSecret(CA_SECRET, ns, ca.cert, ca.key), o.force, exists);
   ctx.out(`Success. CA data stored in secret ${ns}/${CA_SECRET}`);
-}
-
-export async function pkiIssueResourceProxy(ctx: CtlContext, o: { ips: string[]; dns: string[]; noSan: boolean; upsert: boolean; days: number }): Promise<void> {
-  if (!o.ips.length && !o.dns.length && !o.noSan) throw new CtlError("give at least one --ip or --dns for the certificate (or --no-san)", 2);
-  const ns = ctx.globals.principalNamespace;
-  const ca = await readCa(ctx);
-  const leaf = await issueCertificate(ca, { commonName: "argocd-agent-resource-proxy", dnsNames: o.dns, ipAddresses: o.ips, client: false, validDays: o.days });
-  const what = await writeSecret(ctx, tlsSecret(RESOURCE_PROXY_TLS_SECRET, ns, leaf.cert, leaf.key), o.upsert, "Certificate exists, please use --upsert to reissue.");
-  ctx.out(what === "created" ? `Secret ${ns}/${RESOURCE_PROXY_TLS_SECRET} created` : `Secret ${ns}/${RESOURCE_PROXY_TLS_SECRET} updated.`);
 }

@@ -28,6 +28,7 @@ import {
   type EventType,
 } from "./event-types.ts";
 import { err, ok, type Result } from "./result.ts";
+import { injectTraceContext } from "../tracing/tracing.ts";
 
 /** One event as our code sees it: the envelope's meaning, plus the raw payload bytes. */
 export interface AgentEvent {
@@ -86,6 +87,8 @@ export function newEvent(init: EventInit): AgentEvent {
   }
   extensions[Extensions.resourceId] = ceString(init.resourceId);
   extensions[Extensions.eventId] = ceString(init.eventId);
+  // Built inside a traced span (informer change, event handling): carry its trace context.
+  injectTraceContext(extensions);
   const data = init.payload === undefined ? NO_DATA : Buffer.from(JSON.stringify(init.payload), "utf8");
   return {
     id: "",

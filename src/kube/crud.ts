@@ -12,6 +12,7 @@
  */
 import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
+import { traceKubeWrite } from "../tracing/tracing.ts";
 import {
   APPLICATION_KIND,
   APPPROJECT_KIND,
@@ -115,6 +116,11 @@ export class CustomResourceClient<T extends KubeObject> {
     return { namespace, name };
   }
 
+  /** One write to the API server; a client span `k8s.<verb> <Kind>` while tracing is on. */
+  private traced<R>(verb: string, namespace: string, name: string, call: () => Promise<R>): Promise<R> {
+    return traceKubeWrite(verb, this.kind.kind, namespace, name, call);
+  }
+
   /** The object, or undefined if it does not exist. */
   async get(namespace: string, name: string): Promise<T | undefined> {
     try {
@@ -137,9 +143,9 @@ export class CustomResourceClient<T extends KubeObject> {
   }
 
   async create(obj: T): Promise<T> {
-    const { namespace } = CustomResourceClient.nameOf(obj);
+    const { namespace, name } = CustomResourceClient.nameOf(obj);
     const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
-    const res = (await this.kube.custom.createNamespacedCustomObject({ ...this.params(namespace), body })) as T;
+    const res = (await this.traced("create", namespace, name, () => this.kube.custom.createNamespacedCustomObject({ ...this.params(namespace), body }))) as T;
     this.writes.created++;
     return res;
   }
@@ -148,7 +154,7 @@ export class CustomResourceClient<T extends KubeObject> {
   async update(obj: T): Promise<T> {
     const { namespace, name } = CustomResourceClient.nameOf(obj);
     const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
-    const res = (await this.kube.custom.replaceNamespacedCustomObject({ ...this.params(namespace), name, body })) as T;
+    const res = (await this.traced("update", namespace, name, () => this.kube.custom.replaceNamespacedCustomObject({ ...this.params(namespace), name, body }))) as T;
     this.writes.updated++;
     return res;
   }
@@ -164,7 +170,7 @@ export class CustomResourceClient<T extends KubeObject> {
     const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
     if (this.statusSubresource !== false) {
       try {
-        const res = (await this.kube.custom.replaceNamespacedCustomObjectStatus({ ...this.params(namespace), name, body })) as T;
+        const res = (await this.traced("update-status", namespace, name, () => this.kube.custom.replaceNamespacedCustomObjectStatus({ ...this.params(namespace), name, body }))) as T;
         this.statusSubresource = true;
         this.writes.updated++;
         return res;
@@ -187,9 +193,8 @@ export class CustomResourceClient<T extends KubeObject> {
 
   /** JSON merge patch (RFC 7386): objects merge, `null` deletes a field, arrays are replaced. */
   async patch(namespace: string, name: string, patch: Record<string, unknown>): Promise<T> {
-    const res = (await this.kube.custom.patchNamespacedCustomObject(
-      { ...this.params(namespace), name, body: patch },
-      mergePatchOptions,
+    const res = (await this.traced("patch", namespace, name, () =>
+      this.kube.custom.patchNamespacedCustomObject({ ...this.params(namespace), name, body: patch }, mergePatchOptions),
     )) as T;
     this.writes.updated++;
     return res;
@@ -199,9 +204,8 @@ export class CustomResourceClient<T extends KubeObject> {
   async patchStatus(namespace: string, name: string, patch: Record<string, unknown>): Promise<T> {
     if (this.statusSubresource !== false) {
       try {
-        const res = (await this.kube.custom.patchNamespacedCustomObjectStatus(
-          { ...this.params(namespace), name, body: patch },
-          mergePatchOptions,
+        const res = (await this.traced("patch-status", namespace, name, () =>
+          this.kube.custom.patchNamespacedCustomObjectStatus({ ...this.params(namespace), name, body: patch }, mergePatchOptions),
         )) as T;
         this.statusSubresource = true;
         this.writes.updated++;
@@ -221,7 +225,7 @@ export class CustomResourceClient<T extends KubeObject> {
   async delete(namespace: string, name: string, opts: { uid?: string } = {}): Promise<boolean> {
     try {
       const body = opts.uid ? { preconditions: { uid: opts.uid } } : undefined;
-      await this.kube.custom.deleteNamespacedCustomObject({ ...this.params(namespace), name, body });
+      await this.traced("delete", namespace, name, () => this.kube.custom.deleteNamespacedCustomObject({ ...this.params(namespace), name, body }));
       this.writes.deleted++;
       return true;
     } catch (err) {

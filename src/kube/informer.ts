@@ -18,15 +18,18 @@ import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { getLogger } from "../observability/log.ts";
 import type { KubeClient } from "./client.ts";
 import { getJson, KubeHttpError } from "./raw-request.ts";
+import { traceInformerChange, type InformerOperation } from "../tracing/tracing.ts";
 import {
   APPLICATION_KIND,
   APPPROJECT_KIND,
   collectionPath,
+  CONFIGMAP_KIND,
   NAMESPACE_KIND,
   objectKey,
   SECRET_KIND,
   type Application,
   type AppProject,
+  type ConfigMap,
   type KubeObject,
   type Namespace,
   type ResourceKind,
@@ -83,7 +86,7 @@ export class Informer<T extends KubeObject> {
   /** Registers handlers; objects already cached are replayed as adds. Returns an unregister function. */
   addHandlers(h: InformerHandlers<T>): () => void {
     this.handlers.add(h);
-    for (const obj of this.cache.values()) this.call(() => h.onAdd?.(obj));
+    for (const obj of this.cache.values()) this.call("create", obj, () => h.onAdd?.(obj));
     return () => this.handlers.delete(h);
   }
 
@@ -225,8 +228,8 @@ export class Informer<T extends KubeObject> {
     const key = objectKey(obj);
     const old = this.cache.get(key);
     this.cache.set(key, obj);
-    if (!old) this.emit((h) => h.onAdd?.(obj));
-    else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit((h) => h.onUpdate?.(old, obj));
+    if (!old) this.emit("create", obj, (h) => h.onAdd?.(obj));
+    else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.emit("update", obj, (h) => h.onUpdate?.(old, obj));
   }
 
   private remove(obj: T): void {
@@ -234,17 +237,18 @@ export class Informer<T extends KubeObject> {
     const old = this.cache.get(key);
     if (!old) return;
     this.cache.delete(key);
-    this.emit((h) => h.onDelete?.(obj));
+    this.emit("delete", obj, (h) => h.onDelete?.(obj));
   }
 
-  private emit(fn: (h: InformerHandlers<T>) => void): void {
-    for (const h of this.handlers) this.call(() => fn(h));
+  private emit(op: InformerOperation, obj: T, fn: (h: InformerHandlers<T>) => void): void {
+    for (const h of this.handlers) this.call(op, obj, () => fn(h));
   }
 
   // A throwing handler must not kill the watch loop or starve other handlers.
-  private call(fn: () => void): void {
+  // With tracing on, each handler call is a span `<Kind>.<op>` (upstream's callback spans).
+  private call(op: InformerOperation, obj: T, fn: () => void): void {
     try {
-      fn();
+      traceInformerChange(this.kind.kind, op, obj, fn);
     } catch (err) {
       log.error("informer handler threw", { kind: this.kind.kind, error: String(err) });
     }
@@ -257,5 +261,7 @@ export const appProjectInformer = (kube: KubeClient | KubeConfig, opts?: Informe
   new Informer<AppProject>(kube, APPPROJECT_KIND, opts);
 export const secretInformer = (kube: KubeClient | KubeConfig, opts?: InformerOptions<Secret>) =>
   new Informer<Secret>(kube, SECRET_KIND, opts);
+export const configMapInformer = (kube: KubeClient | KubeConfig, opts?: InformerOptions<ConfigMap>) =>
+  new Informer<ConfigMap>(kube, CONFIGMAP_KIND, opts);
 export const namespaceInformer = (kube: KubeClient | KubeConfig, opts?: InformerOptions<Namespace>) =>
   new Informer<Namespace>(kube, NAMESPACE_KIND, opts);

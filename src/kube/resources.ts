@@ -49,6 +49,11 @@ export interface Secret extends KubeObject {
   stringData?: Record<string, string>;
 }
 
+export interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+  binaryData?: Record<string, string>;
+}
+
 export interface Namespace extends KubeObject {
   spec?: LooseRecord;
   status?: LooseRecord;
@@ -85,6 +90,7 @@ export const APPPROJECT_KIND: ResourceKind = {
 };
 
 export const SECRET_KIND: ResourceKind = { group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true };
+export const CONFIGMAP_KIND: ResourceKind = { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true };
 
 export const NAMESPACE_KIND: ResourceKind = {
   group: "",

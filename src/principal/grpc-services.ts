@@ -12,6 +12,7 @@ import type { Event, EventStreamServer } from "../proto/gen/eventstream.ts";
 import { getLogger } from "../observability/log.ts";
 import type { AgentMode } from "./agent-registry.ts";
 import type { PeerIdentityInput, PrincipalAuth } from "./principal-auth.ts";
+import { bridgedPeerOf } from "../transport/websocket/bridged-peer.ts";
 
 const log = getLogger("principal");
 
@@ -29,6 +30,11 @@ export interface PrincipalServiceOptions {
   /** Called with the agent's namespace after a successful Authenticate. */
   onAuthenticated?: (agent: string, mode: AgentMode, agentNamespace: string) => void;
   onAuthFailure?: (reason: string) => void;
+  /**
+   * Runs after authentication and before tokens are issued (self cluster
+   * registration, src/registration/); when it throws, the agent is refused.
+   */
+  registerAgent?: (agent: string) => Promise<unknown>;
   /** Takes over an authenticated Subscribe stream; resolves when the stream is done. */
   subscribe: (ctx: SubscribeContext) => Promise<void>;
 }
@@ -49,6 +55,15 @@ export function metadataValues(md: Metadata): Map<string, string[]> {
 type PeerCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getPeer" | "getAuthContext">;
 
 function peerInput(call: PeerCall): PeerIdentityInput {
+  // A call bridged from a WebSocket: the outer connection's peer, as the bridge verified it.
+  const bridged = bridgedPeerOf(call);
+  if (bridged) {
+    return {
+      metadata: metadataValues(call.metadata),
+      peerCertificate: bridged.peerCertificate,
+      remoteAddress: `${bridged.remoteAddress}:${bridged.remotePort}`,
+    };
+  }
   const authCtx = call.getAuthContext?.();
   return {
     metadata: metadataValues(call.metadata),
@@ -94,6 +109,15 @@ export function authenticationService(opts: PrincipalServiceOptions): Authentica
           // Upstream refuses any difference; we accept it so Go and TS agents of
           // neighbouring releases can connect, and say so.
           log.info("agent reports a different protocol version", { agent: result.agentId, agentVersion: req.version, ours: opts.protocolVersion });
+        }
+        if (opts.registerAgent) {
+          try {
+            await opts.registerAgent(result.agentId);
+          } catch (err) {
+            log.error("self cluster registration failed; agent refused", { agent: result.agentId, error: err as Error });
+            opts.onAuthFailure?.("registration");
+            return callback(grpcError(status.UNAUTHENTICATED, "authentication failed"));
+          }
         }
         const tokens = await opts.auth.issueTokens(result.agentId, req.mode);
         opts.onAuthenticated?.(result.agentId, req.mode, req.agentNamespace);

@@ -30,6 +30,8 @@ export interface PrincipalMetrics {
   attach(server: PrincipalServer): void;
   /** Starts reading the replication's write counts (principal_applications_* and principal_app_projects_*). */
   attachWrites(read: () => { applications: WriteCounts; appProjects: WriteCounts }): void;
+  /** Starts reading repository secret events and the GPG key count (principal_repositories_*, argocd_principal_gpg_keys_count). */
+  attachDataStats(read: () => { repositories: WriteCounts; gpgKeys: number }): void;
 }
 
 const shortType = (t: string) => t.split(".").pop() ?? t;
@@ -64,6 +66,12 @@ export function createPrincipalMetrics(registry: Registry): PrincipalMetrics {
       pulledCounter(registry, `${prefix}_${action}`, `${what} ${action} on the principal's cluster by replication`, [], () => [[{}, writes?.()[kind][action] ?? 0]]);
     }
   }
+  let dataStats: (() => { repositories: WriteCounts; gpgKeys: number }) | undefined;
+  for (const action of ["created", "updated", "deleted"] as const) {
+    // Upstream counts the repository secret watch's events, not writes (the principal writes none).
+    pulledCounter(registry, `principal_repositories_${action}`, `Repository secrets ${action} in the principal namespace (watch events)`, [], () => [[{}, dataStats?.().repositories[action] ?? 0]]);
+  }
+  pulledGauge(registry, "argocd_principal_gpg_keys_count", "Keys in the GPG keys ConfigMap replicated to managed agents", [], () => [[{}, dataStats?.().gpgKeys ?? 0]]);
   pulledGauge(registry, "principal_agent_avg_connection_time", "Average age in minutes of the live agent connections (computed at scrape time)", [], () => {
     const live = records().flatMap((r) => (r.connection ? [r.connection.connectedAt.getTime()] : []));
     const now = Date.now();
@@ -108,6 +116,9 @@ export function createPrincipalMetrics(registry: Registry): PrincipalMetrics {
     },
     attachWrites(read) {
       writes = read;
+    },
+    attachDataStats(read) {
+      dataStats = read;
     },
   };
 }

@@ -27,6 +27,9 @@ import { PrincipalReplication } from "../replication/principal/principal-replica
 import { replicationEnabled } from "../replication/enabled.ts";
 import { laneRouter } from "../events/lanes.ts";
 import { startLiveResources } from "./live-resources.ts";
+import { startTracingAndProfiling } from "../cli/tracing-and-profiling.ts";
+import { selfRegistrationSettings } from "../registration/registration-settings.ts";
+import { SelfRegistration } from "../registration/self-registration.ts";
 
 export type PrincipalSettings = SettingValues<typeof PRINCIPAL_SETTINGS>;
 
@@ -96,6 +99,7 @@ export async function startPrincipal(
   if (cfg.namespace === "") {
     throw new StartupError("namespace is required for principal identity: set --namespace (env ARGOCD_PRINCIPAL_NAMESPACE)");
   }
+  const registrationSettings = selfRegistrationSettings(cfg, replicationEnabled(cfg));
   const method = parseAuth(cfg);
   try {
     const { warnings } = validateAuthTlsPairing({
@@ -110,6 +114,8 @@ export async function startPrincipal(
     throw err;
   }
   log.info("authentication method", { auth: method.describe() });
+  // Before the gRPC server and the informers, so their spans exist from the start.
+  const tools = await startTracingAndProfiling(cfg, { serviceName: "principal", component: "principal" });
   // Health first, so /healthz answers while we start; /readyz turns ready at the end.
   let notReady: string | undefined = "starting";
   const health = cfg.healthzPort ? await startHealthServer({ port: cfg.healthzPort, ready: () => notReady }) : undefined;
@@ -124,6 +130,8 @@ export async function startPrincipal(
     namespace: cfg.namespace,
     subjectMatch: cfg.clientCertSubjectMatch && !cfg.insecurePlaintext && (cfg.requireClientCerts || method.name === "mtls"),
   });
+  const registration = registrationSettings && new SelfRegistration({ kube: kube(), issuer, namespace: cfg.namespace, ...registrationSettings });
+  if (registrationSettings) log.info("self cluster registration enabled", { client_cert_secret: registrationSettings.clientCertSecret, resource_proxy_address: registrationSettings.resourceProxyAddress });
   const replication = replicationEnabled(cfg)
     ? new PrincipalReplication({
         kube: kube(),
@@ -152,6 +160,8 @@ export async function startPrincipal(
     protocolVersion: cfg.protocolVersion,
     maxMessageSize: cfg.grpcMaxMessageSize,
     keepaliveMinIntervalMs: cfg.keepaliveMinInterval,
+    websocket: cfg.enableWebsocket,
+    registerAgent: registration ? (agent) => registration.register(agent) : undefined,
     ...metrics.hooks,
     handler: metrics.wrapHandler((rec) => laneRouter({ replication: replication?.handler(rec), live: live.lanes(rec.agent) })),
     services: live.grpcServices,
@@ -160,6 +170,7 @@ export async function startPrincipal(
   live.attach(server.registry);
   metrics.attach(server);
   if (replication) metrics.attachWrites(() => replication.writes());
+  if (replication) metrics.attachDataStats(() => replication.dataStats());
   try {
     if (replication && !(await waitForApiServer(kube(), signal))) throw new Error("aborted while waiting for the API server");
     await replication?.start(server.registry);
@@ -167,6 +178,7 @@ export async function startPrincipal(
     await server.close();
     await live.close();
     await replication?.close();
+    await tools.close();
     throw new StartupError(`starting replication: ${(err as Error).message}`);
   }
   notReady = undefined;
@@ -184,6 +196,7 @@ export async function startPrincipal(
       await replication?.close();
       await metricsServer?.close();
       await health?.close();
+      await tools.close();
     },
   };
 }

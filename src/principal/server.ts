@@ -16,10 +16,12 @@ import type { AgentEvent } from "../events/cloudevent.ts";
 import { attachPingPolicy } from "../transport/ping-policy.ts";
 import { grpcHttp2Servers, resetServerCall } from "../transport/grpc-internals.ts";
 import { limitPreAuthCalls } from "../transport/pre-auth-limits.ts";
+import { listenWithWebSocket } from "../transport/websocket/principal-listener.ts";
 import { EventSession, type EventHandler } from "../transport/event-session.ts";
 import { AgentRegistry, type AgentMode, type AgentRecord } from "./agent-registry.ts";
 import { authenticationService, eventStreamService, versionService, type SubscribeContext } from "./grpc-services.ts";
 import type { PrincipalAuth } from "./principal-auth.ts";
+import { grpcServerInterceptors } from "../tracing/tracing.ts";
 
 const log = getLogger("principal");
 
@@ -46,9 +48,13 @@ export interface PrincipalServerOptions {
   /** Handles events received from an agent; the default logs and acknowledges them. */
   handler?: (rec: AgentRecord) => EventHandler;
   onAuthFailure?: (reason: string) => void;
+  /** Self cluster registration, between authentication and token issue (grpc-services.ts). */
+  registerAgent?: (agent: string) => Promise<unknown>;
   onPingViolation?: (peer: string) => void;
   /** Every event received from an agent, acks and heartbeats included (metrics). */
   onEvent?: (agent: string, ev: AgentEvent) => void;
+  /** Also serve gRPC over WebSocket (grpc-ws, HTTP/1.1) on the same port (--enable-websocket). */
+  websocket?: boolean;
   /** More services on the same listener (the log and terminal streams of src/streams/). */
   services?: { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[];
 }
@@ -71,6 +77,8 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageSize,
     "grpc.max_send_message_length": opts.maxMessageSize,
+    // SERVER spans per call while tracing is on (src/tracing/grpc-spans.ts); none otherwise.
+    interceptors: grpcServerInterceptors(),
   });
 
   const subscribe = async ({ agent, mode, stream }: SubscribeContext) => {
@@ -105,6 +113,7 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
       registry.setNamespace(agent, ns);
     },
     onAuthFailure: opts.onAuthFailure,
+    registerAgent: opts.registerAgent,
     subscribe,
   };
   server.addService(AuthenticationService, authenticationService(serviceOpts));
@@ -113,21 +122,27 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
   for (const svc of opts.services ?? []) server.addService(svc.definition, svc.implementation);
 
   const hostPort = `${opts.host.includes(":") ? `[${opts.host}]` : opts.host || "0.0.0.0"}:${opts.port}`;
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(hostPort, opts.credentials, (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const ws = opts.websocket
+    ? await listenWithWebSocket(server, { host: opts.host, port: opts.port, credentials: opts.credentials, preAuthPaths: PRE_AUTH_PATHS })
+    : undefined;
+  const port =
+    ws?.port ??
+    (await new Promise<number>((resolve, reject) =>
+      server.bindAsync(hostPort, opts.credentials, (err, p) => (err ? reject(err) : resolve(p))),
+    ));
   attachPingPolicy(server, {
     minIntervalMs: opts.keepaliveMinIntervalMs || DEFAULT_MIN_PING_INTERVAL_MS,
     onViolation: opts.onPingViolation,
   });
   limitPreAuthCalls(grpcHttp2Servers(server), { paths: PRE_AUTH_PATHS });
-  log.info("principal listening", { address: hostPort.replace(/:\d+$/, `:${port}`), tls: opts.credentials._isSecure() });
+  log.info("principal listening", { address: hostPort.replace(/:\d+$/, `:${port}`), tls: opts.credentials._isSecure(), websocket: !!ws });
 
   return {
     port,
     registry,
     sessions,
     async close(timeoutMs = 5000) {
+      ws?.stopAccepting();
       // Finish what agents already sent (so it is applied and acknowledged),
       // bounded, then end every stream; agents reconnect and resync.
       const drained = Promise.all([...sessions.values()].map((s) => s.drain()));
@@ -143,6 +158,7 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
           resolve();
         });
       });
+      await ws?.close();
     },
   };
 }

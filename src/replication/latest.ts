@@ -27,7 +27,7 @@ import type { KubeObject } from "../kube/resources.ts";
 
 export async function withLatest<T extends KubeObject, R>(
   informer: Informer<T>,
-  client: CustomResourceClient<T>,
+  client: Pick<CustomResourceClient<T>, "get">,
   namespace: string,
   name: string,
   fn: (cur: T | undefined, fromCache: boolean) => Promise<R>,

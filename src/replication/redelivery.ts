@@ -8,7 +8,13 @@
  *   applied again; for resync requests, whose answers are new events, every
  *   re-send of `request-synced-resource-list` produced a whole new list of
  *   answers (the resync storm of issue 13). A copy (same type, resourceid and
- *   eventid) of an event applied in the last `recentTtlMs` is now only acked.
+ *   eventid) of an event applied in the last `recentTtlMs` is now only acked,
+ *   unless another event of the same resource was applied after it. A peer
+ *   never re-sends an event once it sent a later one for that resource (one
+ *   in flight per resource), so that is no copy: object events' eventid names
+ *   an object version, and the same version legitimately comes again after a
+ *   delete (a repository secret whose project stopped, then started matching
+ *   the agent again).
  * - API outages: a write that got no HTTP answer waits for the API server
  *   (one shared probe, ApiReachability) and is retried as soon as it answers,
  *   up to `maxApiWaitMs`, instead of waiting for the peer's growing backoff.
@@ -50,8 +56,11 @@ export interface RedeliveryStats {
 
 export class Redelivery {
   private readonly opts: RedeliveryOptions;
-  /** key → expiry (ms); insertion order is expiry order (one TTL). */
-  private readonly recent = new Map<string, number>();
+  /** key → expiry (ms) and place among applied events; insertion order is expiry order (one TTL). */
+  private readonly recent = new Map<string, Applied>();
+  /** peer + resourceid → its last applied event (same TTL). */
+  private readonly latest = new Map<string, Applied>();
+  private applied = 0;
   private readonly counters: RedeliveryStats = { duplicates: 0, apiRetries: 0 };
 
   constructor(opts: RedeliveryOptions) {
@@ -61,14 +70,20 @@ export class Redelivery {
   /** Applies `ev` from `peer` through `apply`, unless it was applied a moment ago. */
   async run(peer: string, ev: AgentEvent, apply: () => Promise<HandlerOutcome | void>): Promise<HandlerOutcome | void> {
     const key = `${peer}\u0000${ev.type}\u0000${ev.resourceId}\u0000${ev.eventId}`;
+    const resource = `${peer}\u0000${ev.resourceId}`;
     this.prune(Date.now());
-    if (this.recent.has(key)) {
+    const seen = this.recent.get(key);
+    if (seen && (this.latest.get(resource)?.seq ?? seen.seq) === seen.seq) {
       this.counters.duplicates++;
       log.debug("re-sent event already applied; acknowledging only", { peer, event_type: ev.type, resource_id: ev.resourceId, event_id: ev.eventId });
       return;
     }
     const out = await this.withApiRetries(peer, ev, apply);
-    if (!out?.retryableFailure) this.recent.set(key, Date.now() + (this.opts.recentTtlMs ?? 60_000));
+    if (!out?.retryableFailure) {
+      const mark: Applied = { expiry: Date.now() + (this.opts.recentTtlMs ?? 60_000), seq: ++this.applied };
+      remember(this.recent, key, mark);
+      remember(this.latest, resource, mark);
+    }
     return out;
   }
 
@@ -91,9 +106,22 @@ export class Redelivery {
 
   private prune(now: number): void {
     const max = this.opts.maxRecent ?? 200_000;
-    for (const [key, expiry] of this.recent) {
-      if (expiry > now && this.recent.size <= max) break;
-      this.recent.delete(key);
+    for (const map of [this.recent, this.latest]) {
+      for (const [key, { expiry }] of map) {
+        if (expiry > now && map.size <= max) break;
+        map.delete(key);
+      }
     }
   }
+}
+
+interface Applied {
+  expiry: number;
+  seq: number;
+}
+
+/** Sets `key` at the end of the map (insertion order stays expiry order). */
+function remember(map: Map<string, Applied>, key: string, mark: Applied): void {
+  map.delete(key);
+  map.set(key, mark);
 }

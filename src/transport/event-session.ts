@@ -12,6 +12,7 @@ import { fromWire, type AgentEvent, type JsonObject } from "../events/cloudevent
 import type { EventWriter } from "../events/event-writer.ts";
 import { getLogger } from "../observability/log.ts";
 import { OutboundBacklog } from "./outbound-backlog.ts";
+import { traceEventProcessing } from "../tracing/tracing.ts";
 
 const log = getLogger("grpc-event");
 
@@ -180,7 +181,7 @@ export class EventSession {
   private async process(event: AgentEvent, payload: JsonObject | undefined): Promise<void> {
     let outcome: HandlerOutcome | void = undefined;
     try {
-      outcome = await this.opts.handler(event, payload);
+      outcome = await traceEventProcessing(event, () => this.opts.handler(event, payload));
     } catch (err) {
       this.counters.handlerErrors++;
       log.error("event handler failed", { peer: this.opts.peer, event_type: event.type, resource_id: event.resourceId, error: err as Error });

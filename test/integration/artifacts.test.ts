@@ -3,11 +3,11 @@
 // `npm test` builds them first (pretest); run `npm run build` when running this file alone.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { dirname, join } from "node:path";
-import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { EXECUTABLE, freePort, principalDevArgs, runSync, start, startRaw, type Runner } from "../support/processes.ts";
+import { distrolessRoot } from "../support/distroless.ts";
 import { PRINCIPAL_SETTINGS } from "../../src/settings/principal-settings.ts";
 import { AGENT_SETTINGS } from "../../src/settings/agent-settings.ts";
 
@@ -45,31 +45,16 @@ for (const runner of ["executable", "cjs", "deno"] as Runner[]) {
   });
 }
 
-// distroless/cc-debian12 ships glibc, libstdc++ and libgcc_s and nothing else we could use.
-const DISTROLESS_CC_LIBS = /^(libc|libm|libdl|libpthread|librt|ld-linux-x86-64|libstdc\+\+|libgcc_s)\.so/;
-
 test("distroless: the executable runs as uid 65532 in a chroot holding only itself and distroless/cc's libraries", async (t) => {
   assert.equal(process.getuid?.(), 0, "this test needs root for chroot (CI runs as root)");
-  const root = mkdtempSync(join(tmpdir(), "distroless-"));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  chmodSync(root, 0o755);
-  copyFileSync(EXECUTABLE, join(root, "argocd-agent"));
-  chmodSync(join(root, "argocd-agent"), 0o555);
-  const ldd = execFileSync("ldd", [EXECUTABLE], { encoding: "utf8" });
-  for (const line of ldd.split("\n")) {
-    const path = /(\/\S+)/.exec(line)?.[1];
-    if (!path) continue;
-    const base = path.split("/").pop()!;
-    assert.match(base, DISTROLESS_CC_LIBS, `the executable needs ${base}, which distroless/cc does not ship`);
-    mkdirSync(join(root, dirname(path)), { recursive: true, mode: 0o755 });
-    copyFileSync(path, join(root, path));
-  }
+  const { root, chrootArgs, remove } = distrolessRoot(EXECUTABLE, "x64");
+  t.after(remove);
   assert.deepEqual(readdirSync(root).sort(), ["argocd-agent", "lib", "lib64"].filter((d) => existsSync(join(root, d))).sort());
   assert.ok(!existsSync(join(root, "etc")) && !existsSync(join(root, "tmp")));
 
-  const chroot = (args: string[]) => ["--userspec=65532:65532", root, "/argocd-agent", ...args];
+  const chroot = chrootArgs;
   const version = execFileSync("chroot", chroot(["version"]), { encoding: "utf8" });
-  assert.match(version, /^argocd-agent \d+\.\d+\.\d+/);
+  assert.match(version, /^argocd-agent-\d+\.\d+\.\d+\n$/);
 
   const port = await freePort();
   const p = startRaw("chroot", chroot(principalDevArgs(port)));

@@ -9,7 +9,7 @@ import { AGENT_SETTINGS } from "../../src/settings/agent-settings.ts";
 test("version prints text, json and yaml like upstream's version -o", () => {
   const text = runSync(["version"]);
   assert.equal(text.code, 0);
-  assert.match(text.stdout, /^argocd-agent \d+\.\d+\.\d+/);
+  assert.match(text.stdout, /^argocd-agent-\d+\.\d+\.\d+\n$/, "upstream's QualifiedVersion: <name>-<version>");
   const json = JSON.parse(runSync(["version", "-o", "json"]).stdout);
   assert.equal(json.name, "argocd-agent");
   assert.match(runSync(["version", "-o", "yaml"]).stdout, /^name: argocd-agent$/m);

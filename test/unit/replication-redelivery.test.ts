@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
-import { requestEvent } from "../../src/events/cloudevent.ts";
+import { objectEvent, requestEvent } from "../../src/events/cloudevent.ts";
 import { EventSources, EventTargets, EventTypes } from "../../src/events/event-types.ts";
 import { ApiReachability } from "../../src/kube/reachability.ts";
 import { Redelivery } from "../../src/replication/redelivery.ts";
@@ -35,6 +35,25 @@ test("a re-sent copy of an applied event is acked without applying it again", as
   await redelivery.run("agent-a", ev(), apply);
   assert.equal(applied, 3, "a new event is applied");
   assert.deepEqual(redelivery.stats(), { duplicates: 1, apiRetries: 0 });
+});
+
+test("the same object version is applied again once another event of that resource came between", async () => {
+  const redelivery = new Redelivery({ signal: new AbortController().signal });
+  const secret = { metadata: { name: "repo-1", namespace: "argocd", uid: "u1", resourceVersion: "7" }, data: {} };
+  const update = objectEvent(EventTypes.specUpdate, EventTargets.repository, secret, EventSources.principal);
+  const del = objectEvent(EventTypes.delete, EventTargets.repository, secret, EventSources.principal);
+  const applied: string[] = [];
+  const apply = (what: string) => async () => void applied.push(what);
+  await redelivery.run("principal", update, apply("update"));
+  await redelivery.run("principal", { ...update }, apply("update"));
+  await redelivery.run("principal", del, apply("delete"));
+  await redelivery.run("principal", { ...del }, apply("delete"));
+  // The project matches the agent again: the same version is sent again, and must be applied.
+  await redelivery.run("principal", { ...update }, apply("update"));
+  await redelivery.run("principal", { ...update }, apply("update"));
+  assert.deepEqual(applied, ["update", "delete", "update"], "re-sent copies are still acked only");
+  await redelivery.run("principal", { ...del }, apply("delete"));
+  assert.deepEqual(applied, ["update", "delete", "update", "delete"], "a later delete is applied too");
 });
 
 test("a retryable failure is not remembered: the re-send is applied", async () => {

@@ -13,6 +13,7 @@ import type { Application, AppProject, KubeObject, LooseRecord } from "../../kub
 import type { NamespaceMatcher } from "../namespace-match.ts";
 import { NAMESPACE_REMAPPED, type SelfWrites } from "../objects.ts";
 import type { ResyncRounds } from "../resync-rounds.ts";
+import type { AgentDataKind } from "./agent-data-objects.ts";
 
 export type RecreatePolicy = "ignore" | "clear-status" | "resync";
 
@@ -49,6 +50,8 @@ export interface AgentContext {
   resyncRounds: ResyncRounds;
   /** Counts event streams to the principal (the current one's number; 0 before the first). */
   connection: number;
+  /** Managed: repository Secrets and the GPG ConfigMap (agent-data-objects.ts). */
+  dataKinds?: AgentDataKind[];
 }
 
 export type AdoptionPolicy = "always" | "never";

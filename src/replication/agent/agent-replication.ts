@@ -33,6 +33,8 @@ import { SelfWrites, sourceUidOf, watchSelector } from "../objects.ts";
 import { ResyncRounds } from "../resync-rounds.ts";
 import { Redelivery } from "../redelivery.ts";
 import { ApiReachability } from "../../kube/reachability.ts";
+import { agentRepositories } from "./agent-repositories.ts";
+import { agentGpgKeys } from "./agent-gpgkeys.ts";
 
 const log = getLogger("replication");
 
@@ -124,6 +126,8 @@ export class AgentReplication {
       resyncRounds: new ResyncRounds({ signal: this.controller.signal }),
       connection: 0,
     };
+    // Repository secrets and GPG keys only flow to managed agents (operations.md §3.1).
+    if (opts.mode === "managed") this.ctx.dataKinds = [agentRepositories(this.ctx, opts.labelSelector), agentGpgKeys(this.ctx, opts.labelSelector)];
     this.redelivery = new Redelivery({ reach: new ApiReachability(kube.kubeConfig), signal: this.controller.signal });
   }
 
@@ -143,15 +147,16 @@ export class AgentReplication {
       ctx.projectInformer.addHandlers(autonomousHandlers<AppProject>(ctx, EventTargets.appProject));
     }
     const signal = this.controller.signal;
-    this.running = [ctx.appInformer.run(signal), ctx.projectInformer.run(signal)];
+    const informers = [ctx.appInformer, ctx.projectInformer, ...(ctx.dataKinds ?? []).map((k) => k.informer)];
+    this.running = informers.map((i) => i.run(signal));
     // Upstream EnsureSynced(--informer-sync-timeout): give up instead of running on a half-filled cache.
     const syncMs = this.opts.informerSyncTimeoutMs;
     const timeout = AbortSignal.any([signal, AbortSignal.timeout(syncMs)]);
     try {
-      await Promise.all([ctx.appInformer.waitForSync(timeout), ctx.projectInformer.waitForSync(timeout)]);
+      await Promise.all(informers.map((i) => i.waitForSync(timeout)));
     } catch (err) {
       if (signal.aborted) throw err;
-      const missing = [ctx.appInformer, ctx.projectInformer].filter((i) => !i.hasSynced()).map((i) => i.kind.plural);
+      const missing = informers.filter((i) => !i.hasSynced()).map((i) => i.kind.plural);
       throw new Error(
         `informers for ${missing.join(", ")} did not sync within ${syncMs} ms (--informer-sync-timeout): ` +
           "is the API server reachable, are the Argo CD CRDs installed and may this service account list and watch them?",
@@ -199,6 +204,13 @@ export class AgentReplication {
         return rejected(log, "AppProject events from the principal are refused in autonomous mode", { event_type: ev.type });
       case EventTargets.resourceResync:
         return handleResyncEvent(ctx, this.agentName, ev, payload);
+      case EventTargets.repository:
+      case EventTargets.gpgKey: {
+        const kind = ctx.dataKinds?.find((k) => k.target === ev.target);
+        // Upstream: EventDiscarded; an autonomous agent's repositories and keys stay its own.
+        if (!kind) return rejected(log, "repository and GPG key events are discarded in autonomous mode", { event_target: ev.target, event_type: ev.type });
+        return kind.handle(ev, payload);
+      }
       default:
         log.debug("event target not handled by replication", { event_target: ev.target, event_type: ev.type });
     }

@@ -16,6 +16,7 @@ import type { KubeObject } from "../../kube/resources.ts";
 import { getLogger } from "../../observability/log.ts";
 import { principalSideNamespace, send, sendEvent, targetNamespace, type AgentContext } from "./agent-context.ts";
 import { sourceUidOf } from "../objects.ts";
+import { coreKindOf } from "../secret-objects.ts";
 import { PEER_REQUEST_COVERED_MS } from "../resync-rounds.ts";
 
 const log = getLogger("replication");
@@ -34,11 +35,13 @@ function tracked(ctx: AgentContext): Tracked[] {
   return [
     ...ctx.appInformer.list().filter(keep).map((obj) => ({ kind: ResyncKinds.application, obj })),
     ...ctx.projectInformer.list().filter(keep).map((obj) => ({ kind: ResyncKinds.appProject, obj })),
+    ...(ctx.dataKinds ?? []).flatMap((k) => k.tracked().map((obj) => ({ kind: k.kind, obj }))),
   ];
 }
 
 function checksumOf(t: Tracked) {
-  const sum = specChecksum(t.obj as never, t.kind);
+  // Repository / GPGKey: the checksum reads .data of the Secret / ConfigMap.
+  const sum = specChecksum(t.obj as never, coreKindOf(t.kind) ?? t.kind);
   return sum.ok ? sum.value : null;
 }
 
@@ -64,10 +67,14 @@ function requestUpdateFor(ctx: AgentContext, t: Tracked): void {
  * False (and logged) while the previous round with the principal is still
  * running, and for the principal's request at connect when our own round on
  * this connection already answered it (managed: both sides start one then).
+ * A principal asking on a newer stream than the running round's may be a
+ * restarted process that heard only the end of that round: it gets a new one.
  */
 function beginRound(ctx: AgentContext, why: string): boolean {
-  const answered = why === "principal request" && ctx.resyncRounds.startedOn(PEER, ctx.connection, PEER_REQUEST_COVERED_MS);
-  if (answered || ctx.resyncRounds.busy(PEER, ctx.writer)) {
+  const principalAsks = why === "principal request";
+  const answered = principalAsks && ctx.resyncRounds.startedOn(PEER, ctx.connection, PEER_REQUEST_COVERED_MS);
+  const running = ctx.resyncRounds.busy(PEER, ctx.writer) && (!principalAsks || ctx.resyncRounds.startedOn(PEER, ctx.connection, Number.POSITIVE_INFINITY));
+  if (answered || running) {
     log.info("resync not started: one is running or just ran on this connection", { trigger: why });
     return false;
   }
@@ -91,7 +98,7 @@ export function startResync(ctx: AgentContext, why = "start"): void {
 function lookup(ctx: AgentContext, kind: string, name: string, principalNs?: string): KubeObject | undefined {
   if (kind === ResyncKinds.application) return ctx.appInformer.get(targetNamespace(ctx, principalNs).namespace, name);
   if (kind === ResyncKinds.appProject) return ctx.projectInformer.get(ctx.namespace, name);
-  return undefined;
+  return ctx.dataKinds?.find((k) => k.kind === kind)?.lookup(name);
 }
 
 export function handleResyncEvent(ctx: AgentContext, agentName: string, ev: AgentEvent, payload: JsonObject | undefined): void {

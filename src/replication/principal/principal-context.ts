@@ -15,6 +15,7 @@ import type { NamespaceMatcher } from "../namespace-match.ts";
 import type { SelfWrites } from "../objects.ts";
 import type { ClusterSecrets } from "./cluster-secrets.ts";
 import type { ResyncRounds } from "../resync-rounds.ts";
+import type { PrincipalDataKind } from "./principal-data-kinds.ts";
 
 export interface PrincipalContext {
   kube: KubeClient;
@@ -41,6 +42,8 @@ export interface PrincipalContext {
   clusters: ClusterSecrets;
   /** One resync at a time per agent, one request-update per object per resync. */
   resyncRounds: ResyncRounds;
+  /** Repository secrets and the GPG ConfigMap (principal-data-kinds.ts); set at start. */
+  dataKinds?: PrincipalDataKind[];
 }
 
 /** Queues an event for an agent; the agent's writer holds it while it is disconnected. */

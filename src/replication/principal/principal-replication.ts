@@ -14,7 +14,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
-import { EventTargets } from "../../events/event-types.ts";
+import { EventTargets, EventTypes } from "../../events/event-types.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { applications, appProjects, isAlreadyExists, type WriteCounts } from "../../kube/crud.ts";
 import { applicationInformer, appProjectInformer } from "../../kube/informer.ts";
@@ -34,6 +34,10 @@ import { handleResyncEvent, startResync } from "./principal-resync.ts";
 import { ResyncRounds } from "../resync-rounds.ts";
 import { Redelivery } from "../redelivery.ts";
 import { ApiReachability } from "../../kube/reachability.ts";
+import { traceOperation } from "../../tracing/tracing.ts";
+import { PrincipalRepositories } from "./principal-repositories.ts";
+import { PrincipalGpgKeys } from "./principal-gpgkeys.ts";
+import { rejected } from "../kube-errors.ts";
 
 const log = getLogger("replication");
 
@@ -107,6 +111,14 @@ export class PrincipalReplication {
     };
   }
 
+  /** Repository secret events seen and GPG keys held (principal_repositories_*, argocd_principal_gpg_keys_count). */
+  dataStats(): { repositories: WriteCounts; gpgKeys: number } {
+    const kinds = this.ctx?.dataKinds ?? [];
+    const repos = kinds.find((k) => k instanceof PrincipalRepositories);
+    const gpg = kinds.find((k) => k instanceof PrincipalGpgKeys);
+    return { repositories: repos?.events ?? { created: 0, updated: 0, deleted: 0 }, gpgKeys: gpg?.keyCount ?? 0 };
+  }
+
   /** Writes made to the principal's Applications and AppProjects (metrics); zero before start. */
   writes(): { applications: WriteCounts; appProjects: WriteCounts } {
     const none = { created: 0, updated: 0, deleted: 0 };
@@ -162,7 +174,8 @@ export class PrincipalReplication {
     this.ctx = ctx;
     ctx.appInformer.addHandlers({ onAdd: (a) => onAppAdded(ctx, a), onUpdate: (o, a) => onAppUpdated(ctx, o, a), onDelete: (a) => onAppDeleted(ctx, a) });
     ctx.projectInformer.addHandlers({ onAdd: (p) => onProjectAdded(ctx, p), onUpdate: (o, p) => onProjectUpdated(ctx, o, p), onDelete: (p) => onProjectDeleted(ctx, p) });
-    const informers = [ctx.appInformer, ctx.projectInformer, ctx.clusters.informer];
+    ctx.dataKinds = [new PrincipalRepositories(ctx, this.opts.labelSelector), new PrincipalGpgKeys(ctx, this.opts.labelSelector)];
+    const informers = [ctx.appInformer, ctx.projectInformer, ctx.clusters.informer, ...ctx.dataKinds.map((k) => k.informer)];
     this.running = informers.map((i) => i.run(signal));
     const timeout = AbortSignal.any([signal, AbortSignal.timeout(this.opts.informerSyncTimeoutMs ?? 60_000)]);
     await Promise.all(informers.map((i) => i.waitForSync(timeout)));
@@ -182,10 +195,17 @@ export class PrincipalReplication {
 
   private onConnected(rec: AgentRecord): void {
     const ctx = this.ctx!;
-    if (rec.mode === "managed") sendProjectsTo(ctx, rec.agent);
+    // Spans as upstream's (operations.md §6.1); the events built inside carry their trace context.
+    const attrs = { "argocd.agent.name": rec.agent, "argocd.agent.mode": rec.mode };
+    if (rec.mode === "managed") {
+      traceOperation("sendCurrentStateToAgent", { ...attrs, "argocd.event.type": EventTypes.specUpdate }, () => {
+        sendProjectsTo(ctx, rec.agent);
+        for (const k of ctx.dataKinds ?? []) k.sendCurrentState(rec.agent);
+      });
+    }
     if (this.resynced.has(rec.agent)) return;
     this.resynced.add(rec.agent);
-    startResync(ctx, rec, "first connect");
+    traceOperation("handleResyncOnConnect", attrs, () => startResync(ctx, rec, "first connect"));
   }
 
   private async handle(rec: AgentRecord, ev: AgentEvent, payload: JsonObject | undefined): Promise<HandlerOutcome | void> {
@@ -197,6 +217,10 @@ export class PrincipalReplication {
         return handleProjectFromAgent(ctx, rec, ev, payload);
       case EventTargets.resourceResync:
         return handleResyncEvent(ctx, rec, ev, payload);
+      case EventTargets.repository:
+      case EventTargets.gpgKey:
+        // As upstream: these only flow principal → managed agent.
+        return rejected(log, "repository and GPG key events are not accepted from agents", { agent: rec.agent, event_target: ev.target, event_type: ev.type });
       default:
         log.debug("event target not handled by replication", { agent: rec.agent, event_target: ev.target, event_type: ev.type });
     }

@@ -120,6 +120,10 @@ export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord,
         if (checksumsEqual(projectChecksumForAgent(copy), checksum) && uid === proj!.metadata.uid) return countResyncResult(agent, "in-sync");
         sendTo(ctx, agent, principalEvent(ctx, EventTypes.specUpdate, EventTargets.appProject, copy));
         countResyncResult(agent, "updated");
+      } else {
+        const dataKind = ctx.dataKinds?.find((k) => k.kind === kind);
+        if (dataKind) countResyncResult(agent, dataKind.requestUpdate(rec, r.value));
+        else log.warn("request-update for an unknown kind", { agent, kind });
       }
       return;
     }
@@ -130,6 +134,7 @@ export async function handleResyncEvent(ctx: PrincipalContext, rec: AgentRecord,
       const tracked = [
         ...trackedApps(ctx, agent, false).map((a) => ({ key: resourceKeyOf(ResyncKinds.application, a), ns: ctx.destinationBased ? a.metadata.namespace! : agent })),
         ...managedProjectsFor(ctx, agent).map((p) => ({ key: resourceKeyOf(ResyncKinds.appProject, p), ns: ctx.namespace })),
+        ...(ctx.dataKinds ?? []).flatMap((k) => k.trackedFor(agent).map((key) => ({ key, ns: ctx.namespace }))),
       ];
       if (!tracked.length || checksumsEqual(resourceSetChecksum(tracked.map((t) => t.key)), r.value.checksum)) {
         return countResyncResult(agent, "list-in-sync");
