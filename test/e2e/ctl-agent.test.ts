@@ -16,11 +16,11 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { AppsV1Api, type V1Secret } from "@kubernetes/client-node";
 import { parse as parseYaml } from "yaml";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import type { KubeClient } from "../../src/kube/client.ts";
 import { ensureNamespace, isNotFound } from "../../src/kube/crud.ts";
 import { createCa, issueCertificate, type CertificateAuthority } from "../../src/transport/certificates.ts";
 import {
-  DAY_MS, b64, deleteDeployment, deleteSecret, installOpenCrd, putArgoCdComponent, putRedisNetworkPolicy, putSecret, runCtl, tlsSecret, unb64,
+  DAY_MS, b64, deleteDeployment, deleteSecret, installOpenCrd, plainKubeClient, putArgoCdComponent, putRedisNetworkPolicy, putSecret, runCtl, tlsSecret, unb64,
   upstreamClusterSecret, upstreamStyleClientPem, writeMergedKubeconfig, type CtlRun,
 } from "../support/ctl-fixtures.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
@@ -49,8 +49,8 @@ const fails = (r: CtlRun, code: number, re: RegExp) => {
 
 before(async () => {
   env = await startKubeEnv({ clusters: ["hub", "spoke"] });
-  hub = createKubeClient(env.cluster("hub").kubeConfig);
-  spoke = createKubeClient(env.cluster("spoke").kubeConfig);
+  hub = plainKubeClient(env.cluster("hub").kubeConfig);
+  spoke = plainKubeClient(env.cluster("spoke").kubeConfig);
   NS = env.cluster("hub").ns("argocd");
   ANS = env.cluster("spoke").ns("argocd");
   dir = mkdtempSync(join(tmpdir(), "ctl-agent-test-"));
@@ -347,92 +347,118 @@ test("validate principal: a good installation passes every check", async () => {
   assert.equal([...c.keys()].some((n) => n.includes("OpenShift")), false, "no Route API: no Route check");
 });
 
+/**
+ * Breaks the installation with `apply`, runs `expect`, and always puts it right again with
+ * `restore`, so one failing expectation does not spill into the next case.
+ */
+async function broken(apply: () => Promise<unknown>, restore: () => Promise<unknown>, expect: () => void): Promise<void> {
+  await apply();
+  try {
+    expect();
+  } finally {
+    await restore();
+  }
+}
+
+const jwtSecret = (name: string, pem: string): V1Secret => ({ metadata: { name }, type: "Opaque", data: { "jwt.key": b64(pem) } });
+
 test("validate principal finds a missing or broken CA, an expired or missing principal certificate, a bad JWT key", async () => {
   const caSecret = await secret("argocd-agent-ca");
-  await deleteSecret(hub, NS, "argocd-agent-ca");
-  onlyFailing(validPrincipal(), { [CA_CHECK]: /could not read TLS secret .*argocd-agent-ca/ });
+  const restoreCa = () => putSecret(hub, NS, { metadata: { name: "argocd-agent-ca" }, type: caSecret.type, data: caSecret.data });
+  await broken(() => deleteSecret(hub, NS, "argocd-agent-ca"), restoreCa,
+    () => onlyFailing(validPrincipal(), { [CA_CHECK]: /could not read TLS secret .*argocd-agent-ca/ }));
   const other = await createCa("other", 10);
-  await putSecret(hub, NS, tlsSecret("argocd-agent-ca", ca.cert, other.key));
-  onlyFailing(validPrincipal(), { [CA_CHECK]: /invalid cert or key data/ });
-  await putSecret(hub, NS, { metadata: { name: "argocd-agent-ca" }, type: "Opaque", data: caSecret.data });
-  onlyFailing(validPrincipal(), { [CA_CHECK]: /not a TLS secret/ });
-  await putSecret(hub, NS, { metadata: { name: "argocd-agent-ca" }, type: caSecret.type, data: caSecret.data });
+  await broken(() => putSecret(hub, NS, tlsSecret("argocd-agent-ca", ca.cert, other.key)), restoreCa,
+    () => onlyFailing(validPrincipal(), { [CA_CHECK]: /invalid cert or key data/ }));
+  await broken(() => putSecret(hub, NS, { metadata: { name: "argocd-agent-ca" }, type: "Opaque", data: caSecret.data }), restoreCa,
+    () => onlyFailing(validPrincipal(), { [CA_CHECK]: /not a TLS secret/ }));
 
+  const restoreTls = () => putSecret(hub, NS, tlsSecret("argocd-agent-principal-tls", principalTls.cert, principalTls.key));
   const expired = await issue("argocd-agent-principal", { server: true, notBefore: new Date(Date.now() - 10 * DAY_MS), days: 1 });
-  await putSecret(hub, NS, tlsSecret("argocd-agent-principal-tls", expired.cert, expired.key));
-  onlyFailing(validPrincipal(), { [TLS_CHECK]: /expired at/ });
-  await deleteSecret(hub, NS, "argocd-agent-principal-tls");
-  onlyFailing(validPrincipal(), { [TLS_CHECK]: /could not read TLS secret .*argocd-agent-principal-tls/ });
-  await putSecret(hub, NS, tlsSecret("argocd-agent-principal-tls", principalTls.cert, principalTls.key));
+  await broken(() => putSecret(hub, NS, tlsSecret("argocd-agent-principal-tls", expired.cert, expired.key)), restoreTls,
+    () => onlyFailing(validPrincipal(), { [TLS_CHECK]: /expired at/ }));
+  await broken(() => deleteSecret(hub, NS, "argocd-agent-principal-tls"), restoreTls,
+    () => onlyFailing(validPrincipal(), { [TLS_CHECK]: /could not read TLS secret .*argocd-agent-principal-tls/ }));
 
+  const restoreJwt = () => putSecret(hub, NS, jwtSecret("argocd-agent-jwt", rsaJwt()));
   const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }) as string;
-  await putSecret(hub, NS, { metadata: { name: "argocd-agent-jwt" }, type: "Opaque", data: { "jwt.key": b64(ec) } });
-  onlyFailing(validPrincipal(), { [JWT_CHECK]: /not an RSA private key/ });
+  await broken(() => putSecret(hub, NS, jwtSecret("argocd-agent-jwt", ec)), restoreJwt,
+    () => onlyFailing(validPrincipal(), { [JWT_CHECK]: /not an RSA private key/ }));
   const pkcs1 = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs1", format: "pem" }) as string;
-  await putSecret(hub, NS, { metadata: { name: "argocd-agent-jwt" }, type: "Opaque", data: { "jwt.key": b64(pkcs1) } });
-  onlyFailing(validPrincipal(), { [JWT_CHECK]: /PKCS#8/ });
-  await putSecret(hub, NS, { metadata: { name: "argocd-agent-jwt" }, type: "Opaque", data: { "jwt.key": b64(rsaJwt()) } });
+  await broken(() => putSecret(hub, NS, jwtSecret("argocd-agent-jwt", pkcs1)), restoreJwt,
+    () => onlyFailing(validPrincipal(), { [JWT_CHECK]: /PKCS#8/ }));
   passes(validPrincipal(), 10);
 });
 
 test("validate principal finds bad cluster Secrets, Applications in its namespace, namespaced Argo CD", async () => {
-  await putSecret(hub, NS, {
+  const badCluster: V1Secret = {
     metadata: { name: "cluster-bad", labels: { "argocd.argoproj.io/secret-type": "cluster" }, annotations: { "managed-by": "argocd-agent" } },
     data: { name: b64("bad"), server: b64("http://rp:9090"), config: b64("{}") },
-  });
-  onlyFailing(validPrincipal(), {
+  };
+  await broken(() => putSecret(hub, NS, badCluster), () => deleteSecret(hub, NS, "cluster-bad"), () => onlyFailing(validPrincipal(), {
     "Verifying agent cluster secrets contain correct query parameter": /are not https: cluster-bad\n.*missing the agentName param: cluster-bad/,
     "Verifying agent cluster secrets contain the skip-reconcile annotation": /skip-reconcile annotation or it is not set to true: cluster-bad/,
-  });
-  await deleteSecret(hub, NS, "cluster-bad");
+  }));
 
+  const apps = { group: "argoproj.io", version: "v1alpha1", namespace: NS, plural: "applications" };
   const app = { apiVersion: "argoproj.io/v1alpha1", kind: "Application", metadata: { name: "misplaced" }, spec: { project: "default", destination: {}, source: {} } };
-  await hub.custom.createNamespacedCustomObject({ group: "argoproj.io", version: "v1alpha1", namespace: NS, plural: "applications", body: app });
-  onlyFailing(validPrincipal(), { "Verifying no Application CRs": new RegExp(`applications exist in principal namespace ${NS}`) });
-  await hub.custom.deleteNamespacedCustomObject({ group: "argoproj.io", version: "v1alpha1", namespace: NS, plural: "applications", name: "misplaced" });
+  await broken(() => hub.custom.createNamespacedCustomObject({ ...apps, body: app }), () => hub.custom.deleteNamespacedCustomObject({ ...apps, name: "misplaced" }),
+    () => onlyFailing(validPrincipal(), { "Verifying no Application CRs": new RegExp(`applications exist in principal namespace ${NS}`) }));
 
-  await hub.core.replaceNamespacedConfigMap({ name: "argocd-cm", namespace: NS, body: { metadata: { name: "argocd-cm" }, data: { "application.namespaces": "team-*" } } });
-  onlyFailing(validPrincipal(), { "Verifying Argo CD is running in cluster-scoped mode": /namespaced mode/ });
-  await hub.core.replaceNamespacedConfigMap({ name: "argocd-cm", namespace: NS, body: { metadata: { name: "argocd-cm" }, data: {} } });
+  const argocdCm = (data: Record<string, string>) => () => hub.core.replaceNamespacedConfigMap({ name: "argocd-cm", namespace: NS, body: { metadata: { name: "argocd-cm" }, data } });
+  await broken(argocdCm({ "application.namespaces": "team-*" }), argocdCm({}),
+    () => onlyFailing(validPrincipal(), { "Verifying Argo CD is running in cluster-scoped mode": /namespaced mode/ }));
   passes(validPrincipal(), 10);
 });
 
 test("validate principal finds a missing or closed redis NetworkPolicy and wrong Argo CD components", async () => {
   const NP = "Verifying Argo CD network policy allows for ingress from principal";
   const COMP = "Verifying deployed Argo CD components on principal";
-  await putRedisNetworkPolicy(hub, NS, []);
-  onlyFailing(validPrincipal(), { [NP]: new RegExp(`network policy for argo cd redis does not exist in ${NS}`) });
-  await putRedisNetworkPolicy(hub, NS, ["argocd-server"]);
-  onlyFailing(validPrincipal(), { [NP]: /does not allow traffic from argocd-agent-principal/ });
-  await putRedisNetworkPolicy(hub, NS, ["argocd-server", "argocd-agent-principal"]);
-
-  await putArgoCdComponent(hub, NS, "application-controller", "argocd-application-controller", "StatefulSet");
-  await deleteDeployment(hub, NS, "argocd-dex-server");
-  onlyFailing(validPrincipal(), { [COMP]: /components were missing: dex-server\nthe following invalid components were found: application-controller \(argocd-application-controller\)/ });
-  await hub.kubeConfig.makeApiClient(AppsV1Api).deleteNamespacedStatefulSet({ name: "argocd-application-controller", namespace: NS });
-  await putArgoCdComponent(hub, NS, "dex-server");
+  const restoreNp = () => putRedisNetworkPolicy(hub, NS, ["argocd-server", "argocd-agent-principal"]);
+  await broken(() => putRedisNetworkPolicy(hub, NS, []), restoreNp,
+    () => onlyFailing(validPrincipal(), { [NP]: new RegExp(`network policy for argo cd redis does not exist in ${NS}`) }));
+  await broken(() => putRedisNetworkPolicy(hub, NS, ["argocd-server"]), restoreNp,
+    () => onlyFailing(validPrincipal(), { [NP]: /does not allow traffic from argocd-agent-principal/ }));
+  await broken(
+    async () => {
+      await putArgoCdComponent(hub, NS, "application-controller", "argocd-application-controller", "StatefulSet");
+      await deleteDeployment(hub, NS, "argocd-dex-server");
+    },
+    async () => {
+      await hub.kubeConfig.makeApiClient(AppsV1Api).deleteNamespacedStatefulSet({ name: "argocd-application-controller", namespace: NS });
+      await putArgoCdComponent(hub, NS, "dex-server");
+    },
+    () => onlyFailing(validPrincipal(), { [COMP]: /components were missing: dex-server\nthe following invalid components were found: application-controller \(argocd-application-controller\)/ }),
+  );
   passes(validPrincipal(), 10);
 });
 
 test("validate principal: secret names from the ArgoCD CR (when its CRD exists) and argocd-agent-params", async () => {
-  await hub.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: "argocd-agent-params" }, data: { "principal.tls.secret-name": "params-tls" } } });
   await installOpenCrd(hub, "argoproj.io", "v1beta1", "ArgoCD", "argocds");
-  const cr = { apiVersion: "argoproj.io/v1beta1", kind: "ArgoCD", metadata: { name: "argocd" }, spec: { argoCDAgent: { principal: { jwt: { secretName: "custom-jwt" } } } } };
-  await hub.custom.createNamespacedCustomObject({ group: "argoproj.io", version: "v1beta1", namespace: NS, plural: "argocds", body: cr });
-  onlyFailing(validPrincipal(), {
-    [`${TLS_CHECK} exists and is valid (${NS}/params-tls)`]: /could not read TLS secret/,
-    [`${JWT_CHECK} exists and is parseable (${NS}/custom-jwt)`]: /could not read JWT secret/,
-  });
-  await putSecret(hub, NS, { metadata: { name: "custom-jwt" }, type: "Opaque", data: { "jwt.key": b64(rsaJwt()) } });
-  await putSecret(hub, NS, tlsSecret("params-tls", principalTls.cert, principalTls.key));
-  passes(validPrincipal(), 10);
-  // The CR's applicationNamespaces means namespaced mode, as argocd-cm's key does.
-  const argocds = { group: "argoproj.io", version: "v1beta1", namespace: NS, plural: "argocds", name: "argocd" };
-  const current = (await hub.custom.getNamespacedCustomObject(argocds)) as typeof cr & { spec: Record<string, unknown> };
-  await hub.custom.replaceNamespacedCustomObject({ ...argocds, body: { ...current, spec: { ...current.spec, applicationNamespaces: ["team-*"] } } });
-  onlyFailing(validPrincipal(), { "Verifying Argo CD is running in cluster-scoped mode": /namespaced mode/ });
-  await hub.custom.deleteNamespacedCustomObject({ group: "argoproj.io", version: "v1beta1", namespace: NS, plural: "argocds", name: "argocd" });
-  await hub.core.deleteNamespacedConfigMap({ name: "argocd-agent-params", namespace: NS });
+  const argocds = { group: "argoproj.io", version: "v1beta1", namespace: NS, plural: "argocds" };
+  const cr = (spec: Record<string, unknown>) => ({ apiVersion: "argoproj.io/v1beta1", kind: "ArgoCD", metadata: { name: "argocd" }, spec });
+  const jwtOverride = { argoCDAgent: { principal: { jwt: { secretName: "custom-jwt" } } } };
+  await broken(
+    async () => {
+      await hub.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: "argocd-agent-params" }, data: { "principal.tls.secret-name": "params-tls" } } });
+      await hub.custom.createNamespacedCustomObject({ ...argocds, body: cr(jwtOverride) });
+    },
+    async () => {
+      await hub.custom.deleteNamespacedCustomObject({ ...argocds, name: "argocd" });
+      await hub.core.deleteNamespacedConfigMap({ name: "argocd-agent-params", namespace: NS });
+    },
+    () => onlyFailing(validPrincipal(), {
+      [`${TLS_CHECK} exists and is valid (${NS}/params-tls)`]: /could not read TLS secret/,
+      [`${JWT_CHECK} exists and is parseable (${NS}/custom-jwt)`]: /could not read JWT secret/,
+    }),
+  );
+  // With the named Secrets in place the same installation passes; the CR's applicationNamespaces means namespaced mode.
+  await putSecret(hub, NS, jwtSecret("custom-jwt", rsaJwt()));
+  await broken(() => hub.custom.createNamespacedCustomObject({ ...argocds, body: cr(jwtOverride) }), () => hub.custom.deleteNamespacedCustomObject({ ...argocds, name: "argocd" }),
+    () => assert.ok(passes(validPrincipal(), 10).has(`${JWT_CHECK} exists and is parseable (${NS}/custom-jwt)`)));
+  await broken(() => hub.custom.createNamespacedCustomObject({ ...argocds, body: cr({ ...jwtOverride, applicationNamespaces: ["team-*"] }) }),
+    () => hub.custom.deleteNamespacedCustomObject({ ...argocds, name: "argocd" }),
+    () => onlyFailing(validPrincipal(), { "Verifying Argo CD is running in cluster-scoped mode": /namespaced mode/ }));
   passes(validPrincipal(), 10);
 });
 
@@ -440,23 +466,23 @@ test("validate principal on OpenShift: a Route host must match the principal cer
   await installOpenCrd(hub, "route.openshift.io", "v1", "Route", "routes");
   passes(validPrincipal(), 10); // the API exists but there are no Routes: no check
   const ROUTE = "Verifying principal TLS secret ips/dns match Route host (OpenShift)";
-  const route = (host: string) => ({ apiVersion: "route.openshift.io/v1", kind: "Route", metadata: { name: "principal" }, spec: { host, to: { kind: "Service", name: "argocd-agent-principal" } } });
   const routes = { group: "route.openshift.io", version: "v1", namespace: NS, plural: "routes" };
-  await hub.custom.createNamespacedCustomObject({ ...routes, body: route("principal.example.com") });
-  assert.equal(passes(validPrincipal(), 11).get(ROUTE), "");
-  await hub.custom.deleteNamespacedCustomObject({ ...routes, name: "principal" });
-  await hub.custom.createNamespacedCustomObject({ ...routes, body: route("elsewhere.example.com") });
-  onlyFailing(validPrincipal(), { [ROUTE]: /no OpenShift Route host in namespace matches TLS IPS\/DNS/ });
-  await hub.custom.deleteNamespacedCustomObject({ ...routes, name: "principal" });
+  const route = (host: string) => () => hub.custom.createNamespacedCustomObject({
+    ...routes, body: { apiVersion: "route.openshift.io/v1", kind: "Route", metadata: { name: "principal" }, spec: { host, to: { kind: "Service", name: "argocd-agent-principal" } } },
+  });
+  const removeRoute = () => hub.custom.deleteNamespacedCustomObject({ ...routes, name: "principal" });
+  await broken(route("principal.example.com"), removeRoute, () => assert.equal(passes(validPrincipal(), 11).get(ROUTE), ""));
+  await broken(route("elsewhere.example.com"), removeRoute, () => onlyFailing(validPrincipal(), { [ROUTE]: /no OpenShift Route host in namespace matches TLS IPS\/DNS/ }));
 });
 
 const AGENT_CHECKS = 16; // 10 principal + 6 agent
+let agentClient: { cert: string; key: string };
 
 test("validate agent: a good installation passes (targets by config names)", async () => {
   await ensureNamespace(hub, "agent-a");
-  const client = await issue("agent-a");
+  agentClient = await issue("agent-a");
   await putSecret(spoke, ANS, { metadata: { name: "argocd-agent-ca" }, type: "Opaque", data: { "ca.crt": b64(ca.cert) } });
-  await putSecret(spoke, ANS, tlsSecret("argocd-agent-client-tls", client.cert, client.key));
+  await putSecret(spoke, ANS, tlsSecret("argocd-agent-client-tls", agentClient.cert, agentClient.key));
   await putRedisNetworkPolicy(spoke, ANS, ["argocd-application-controller", "argocd-agent-agent"]);
   await putArgoCdComponent(spoke, ANS, "repo-server");
   await putArgoCdComponent(spoke, ANS, "redis");
@@ -468,39 +494,29 @@ test("validate agent: a good installation passes (targets by config names)", asy
 
 test("validate agent finds a bad CA bundle, a CN without namespace, a foreign or expired client certificate", async () => {
   const CA_BUNDLE = "Verifying agent CA secret";
-  const CN_NS = "Verifying namespace on principal matches agent certificate subject";
-  const SIGNED = "Verifying agent mTLS certificate is signed by principal CA certificate";
-  await putSecret(spoke, ANS, { metadata: { name: "argocd-agent-ca" }, type: "Opaque", data: { "ca.crt": b64("not a certificate") } });
-  onlyFailing(validAgent(), { [CA_BUNDLE]: /ca\.crt does not hold valid certificate data/ });
-  await putSecret(spoke, ANS, { metadata: { name: "argocd-agent-ca" }, type: "Opaque", data: { other: b64(ca.cert) } });
-  onlyFailing(validAgent(), { [CA_BUNDLE]: /missing ca\.crt field/ });
-  await putSecret(spoke, ANS, { metadata: { name: "argocd-agent-ca" }, type: "Opaque", data: { "ca.crt": b64(ca.cert) } });
+  const caBundle = (data: Record<string, string>) => () => putSecret(spoke, ANS, { metadata: { name: "argocd-agent-ca" }, type: "Opaque", data });
+  await broken(caBundle({ "ca.crt": b64("not a certificate") }), caBundle({ "ca.crt": b64(ca.cert) }),
+    () => onlyFailing(validAgent(), { [CA_BUNDLE]: /ca\.crt does not hold valid certificate data/ }));
+  await broken(caBundle({ other: b64(ca.cert) }), caBundle({ "ca.crt": b64(ca.cert) }),
+    () => onlyFailing(validAgent(), { [CA_BUNDLE]: /missing ca\.crt field/ }));
 
-  const ghost = await issue("agent-ghost");
-  await putSecret(spoke, ANS, tlsSecret("argocd-agent-client-tls", ghost.cert, ghost.key));
-  onlyFailing(validAgent(), { [CN_NS]: /namespace 'agent-ghost' not found on principal cluster/ });
-
-  const rogue = await issue("agent-a", { signer: await createCa("rogue", 30) });
-  await putSecret(spoke, ANS, tlsSecret("argocd-agent-client-tls", rogue.cert, rogue.key));
-  onlyFailing(validAgent(), { [SIGNED]: /agent certificate not signed by principal CA/ });
-
-  const expired = await issue("agent-a", { notBefore: new Date(Date.now() - 10 * DAY_MS), days: 1 });
-  await putSecret(spoke, ANS, tlsSecret("argocd-agent-client-tls", expired.cert, expired.key));
-  onlyFailing(validAgent(), { "Verifying agent mTLS certificate exists and is not expired": /agent certificate expired at/ });
-
-  const good = await issue("agent-a");
-  await putSecret(spoke, ANS, tlsSecret("argocd-agent-client-tls", good.cert, good.key));
+  const client = (pem: { cert: string; key: string }) => () => putSecret(spoke, ANS, tlsSecret("argocd-agent-client-tls", pem.cert, pem.key));
+  await broken(client(await issue("agent-ghost")), client(agentClient),
+    () => onlyFailing(validAgent(), { "Verifying namespace on principal matches agent certificate subject": /namespace 'agent-ghost' not found on principal cluster/ }));
+  await broken(client(await issue("agent-a", { signer: await createCa("rogue", 30) })), client(agentClient),
+    () => onlyFailing(validAgent(), { "Verifying agent mTLS certificate is signed by principal CA certificate": /agent certificate not signed by principal CA/ }));
+  await broken(client(await issue("agent-a", { notBefore: new Date(Date.now() - 10 * DAY_MS), days: 1 })), client(agentClient),
+    () => onlyFailing(validAgent(), { "Verifying agent mTLS certificate exists and is not expired": /agent certificate expired at/ }));
   passes(validAgent(), AGENT_CHECKS);
 });
 
 test("validate agent finds a redis NetworkPolicy without the agent and an API server on the workload cluster", async () => {
-  await putRedisNetworkPolicy(spoke, ANS, ["argocd-application-controller"]);
-  onlyFailing(validAgent(), { "Verifying Argo CD network policy allows for ingress from agent": /does not allow traffic from argocd-agent-agent/ });
-  await putRedisNetworkPolicy(spoke, ANS, ["argocd-application-controller", "argocd-agent-agent"]);
-  await putArgoCdComponent(spoke, ANS, "server");
-  onlyFailing(validAgent(), { "Verifying deployed Argo CD components on agent": /invalid components were found: server \(argocd-server\)/ });
-  await deleteDeployment(spoke, ANS, "argocd-server");
-  // A principal-side failure shows in `validate agent` too, which runs the principal checks first.
-  await deleteSecret(hub, NS, "argocd-agent-resource-proxy-tls");
-  onlyFailing(validAgent(), { "Verifying resource proxy TLS certificate": /could not read TLS secret/ });
+  await broken(() => putRedisNetworkPolicy(spoke, ANS, ["argocd-application-controller"]), () => putRedisNetworkPolicy(spoke, ANS, ["argocd-application-controller", "argocd-agent-agent"]),
+    () => onlyFailing(validAgent(), { "Verifying Argo CD network policy allows for ingress from agent": /does not allow traffic from argocd-agent-agent/ }));
+  await broken(() => putArgoCdComponent(spoke, ANS, "server"), () => deleteDeployment(spoke, ANS, "argocd-server"),
+    () => onlyFailing(validAgent(), { "Verifying deployed Argo CD components on agent": /invalid components were found: server \(argocd-server\)/ }));
+  // `validate agent` runs the principal checks first: a principal-side failure shows there too.
+  const rp = await secret("argocd-agent-resource-proxy-tls");
+  await broken(() => deleteSecret(hub, NS, "argocd-agent-resource-proxy-tls"), () => putSecret(hub, NS, { metadata: { name: rp.metadata!.name }, type: rp.type, data: rp.data }),
+    () => onlyFailing(validAgent(), { "Verifying resource proxy TLS certificate": /could not read TLS secret/ }));
 });

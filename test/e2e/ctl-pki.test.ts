@@ -10,7 +10,7 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
@@ -23,7 +23,7 @@ import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
 import { ensureNamespace, isNotFound } from "../../src/kube/crud.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
-import { command, freePort, runSync, start, type RunResult, type Running } from "../support/processes.ts";
+import { command, freePort, start, type RunResult, type Running } from "../support/processes.ts";
 
 const CP = "control-plane";
 const AGENT = "agent-1";
@@ -59,15 +59,32 @@ function mergedKubeconfig(): string {
 }
 
 const base = () => ["ctl", "--kubeconfig", kubeconfig, "--principal-context", CP, "--principal-namespace", cpNs];
-const ctl = (...args: string[]): RunResult => runSync([...base(), ...args], { HOME: tmp });
-const toAgent = (...args: string[]) => ctl("--agent-context", AGENT, "--agent-namespace", agentNs, ...args);
 
-/** The CLI with `input` on stdin (the prompts' non-interactive use). */
-function ctlWithInput(input: string, ...args: string[]): RunResult {
+/**
+ * The CLI from source, with `input` on stdin (the prompts' non-interactive use). Asynchronous on
+ * purpose: a test blocked in spawnSync for a minute misses the HTTP/2 PING acks of its own kube
+ * client, which then drops the connection as unresponsive.
+ */
+function run(args: string[], input = ""): Promise<RunResult> {
   const [bin, pre] = command("source");
-  const r = spawnSync(bin, [...pre, ...base(), ...args], { input, encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: tmp }, timeout: 30_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, [...pre, ...base(), ...args], { env: { PATH: process.env.PATH ?? "", HOME: tmp } });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => p.kill("SIGKILL"), 90_000);
+    p.on("error", reject);
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    p.stdin.end(input);
+  });
 }
+const ctl = (...args: string[]) => run(args);
+const toAgent = (...args: string[]) => run(["--agent-context", AGENT, "--agent-namespace", agentNs, ...args]);
+const ctlWithInput = (input: string, ...args: string[]) => run(args, input);
 
 const ok = (r: RunResult): string => {
   assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -109,23 +126,27 @@ after(async () => {
 });
 
 test("bad flag values exit 2 naming the flag, before anything is written", async () => {
-  fails(ctl("pki", "init", "--key-algorithm", "dsa"), 2, /--key-algorithm "dsa".*rsa, ecdsa-p256, ecdsa-p384, ecdsa-p521, ed25519/);
-  fails(ctl("pki", "init", "--key-size", "1024"), 2, /--key-size 1024.*2048, 3072, 4096/);
-  fails(ctl("pki", "init", "--days", "0"), 2, /--days/);
-  fails(ctl("pki", "issue", "principal", "--ip", "not-an-ip"), 2, /--ip "not-an-ip" is not an IP address/);
-  fails(ctl("pki", "issue", "resource-proxy"), 2, /--ip or --dns.*--no-san/);
-  fails(ctl("pki", "inspect", "-o", "xml"), 2, /--output "xml"/);
-  fails(ctl("jwt", "inspect-key", "-o", "toml"), 2, /--output "toml"/);
-  fails(ctl("pki", "dump"), 2, /One of --all, --key or --cert must be specified\./);
-  fails(ctl("pki", "issue", "agent", AGENT), 2, /--agent-context/);
-  fails(ctl("pki", "issue", "agent", AGENT, "--agent-context", CP), 2, /same context.*--same-context/);
-  fails(ctl("pki", "issue", "agent", "Bad_Name", "--agent-context", AGENT), 2, /Bad_Name/);
-  fails(ctl("pki", "propagate", "--agent-context", CP), 2, /same context/);
+  const cases: [string[], RegExp][] = [
+    [["pki", "init", "--key-algorithm", "dsa"], /--key-algorithm "dsa".*rsa, ecdsa-p256, ecdsa-p384, ecdsa-p521, ed25519/],
+    [["pki", "init", "--key-size", "1024"], /--key-size 1024.*2048, 3072, 4096/],
+    [["pki", "init", "--days", "0"], /--days/],
+    [["pki", "issue", "principal", "--ip", "not-an-ip"], /--ip "not-an-ip" is not an IP address/],
+    [["pki", "issue", "resource-proxy"], /--ip or --dns.*--no-san/],
+    [["pki", "inspect", "-o", "xml"], /--output "xml"/],
+    [["jwt", "inspect-key", "-o", "toml"], /--output "toml"/],
+    [["pki", "dump"], /One of --all, --key or --cert must be specified\./],
+    [["pki", "issue", "agent", AGENT], /--agent-context/],
+    [["pki", "issue", "agent", AGENT, "--agent-context", CP], /same context.*--same-context/],
+    [["pki", "issue", "agent", "Bad_Name", "--agent-context", AGENT], /Bad_Name/],
+    [["pki", "propagate", "--agent-context", CP], /same context/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => ctl(...args)));
+  results.forEach((r, i) => fails(r, 2, cases[i]![1]));
   assert.equal(await getSecret(cp, cpNs, "argocd-agent-ca"), undefined);
 });
 
 test("pki init: an RSA-4096 CA as upstream's profile, once; --force replaces it", async () => {
-  const out = ok(ctl("pki", "init"));
+  const out = ok(await ctl("pki", "init"));
   assert.equal(out, `Generating CA and storing it in secret\nSuccess. CA data stored in secret ${cpNs}/argocd-agent-ca\n`);
   const s = await secret(cp, cpNs, "argocd-agent-ca");
   assert.equal(s.type, "kubernetes.io/tls");
@@ -139,15 +160,15 @@ test("pki init: an RSA-4096 CA as upstream's profile, once; --force replaces it"
   assert.notEqual(ca.serialNumber, "01", "random serial");
   assert.match(field(s, "tls.key"), /^-----BEGIN PRIVATE KEY-----\n/);
   assert.ok(ca.checkPrivateKey(createPrivateKey(field(s, "tls.key"))));
-  fails(ctl("pki", "init"), 1, /exists; use --force/);
-  ok(ctl("pki", "init", "--force", "--key-algorithm", "ecdsa-p256", "--days", "400"));
+  fails(await ctl("pki", "init"), 1, /exists; use --force/);
+  ok(await ctl("pki", "init", "--force", "--key-algorithm", "ecdsa-p256", "--days", "400"));
   const replaced = certOf(await secret(cp, cpNs, "argocd-agent-ca"));
   assert.equal(replaced.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
   assert.ok(Math.abs(days(replaced) - 400) < 0.01);
 });
 
 test("pki issue principal: serverAuth, 127.0.0.1/localhost by default, refuses to replace without --upsert, not past the CA", async () => {
-  assert.equal(ok(ctl("pki", "issue", "principal")), `Secret ${cpNs}/argocd-agent-principal-tls created\n`);
+  assert.equal(ok(await ctl("pki", "issue", "principal")), `Secret ${cpNs}/argocd-agent-principal-tls created\n`);
   const s = await secret(cp, cpNs, "argocd-agent-principal-tls");
   assert.equal(s.type, "kubernetes.io/tls");
   assert.deepEqual(Object.keys(s.data ?? {}).sort(), ["tls.crt", "tls.key"]);
@@ -162,11 +183,11 @@ test("pki issue principal: serverAuth, 127.0.0.1/localhost by default, refuses t
   assert.ok(Math.abs(days(cert) - 180) < 0.01);
   assert.equal(cert.publicKey.asymmetricKeyDetails?.modulusLength, 4096, "RSA-4096 by default");
 
-  fails(ctl("pki", "issue", "principal"), 1, /Certificate exists, please use --upsert to reissue\./);
+  fails(await ctl("pki", "issue", "principal"), 1, /Certificate exists, please use --upsert to reissue\./);
   assert.equal(certOf(await secret(cp, cpNs, "argocd-agent-principal-tls")).fingerprint256, cert.fingerprint256, "unchanged");
-  fails(ctl("pki", "issue", "principal", "-u", "--days", "401"), 2, /--days 401.*outlive the CA.*maximum is about 399 days/);
+  fails(await ctl("pki", "issue", "principal", "-u", "--days", "401"), 2, /--days 401.*outlive the CA.*maximum is about 399 days/);
 
-  const r = ctl("pki", "new-cert", "principal", "-u", "--ip", "10.1.2.3,127.0.0.1", "--dns", "principal.example", "--dns", "localhost", "--key-algorithm", "ecdsa-p384", "--days", "30");
+  const r = await ctl("pki", "new-cert", "principal", "-u", "--ip", "10.1.2.3,127.0.0.1", "--dns", "principal.example", "--dns", "localhost", "--key-algorithm", "ecdsa-p384", "--days", "30");
   assert.equal(ok(r), `Secret ${cpNs}/argocd-agent-principal-tls updated.\n`);
   const again = certOf(await secret(cp, cpNs, "argocd-agent-principal-tls"));
   assert.equal(again.subjectAltName, "DNS:principal.example, DNS:localhost, IP Address:10.1.2.3, IP Address:127.0.0.1");
@@ -175,21 +196,21 @@ test("pki issue principal: serverAuth, 127.0.0.1/localhost by default, refuses t
 });
 
 test("pki issue resource-proxy: serverAuth with the SANs given, or none with --no-san", async () => {
-  ok(ctl("pki", "issue", "resource-proxy", "--no-san", "--key-algorithm", "ed25519"));
+  ok(await ctl("pki", "issue", "resource-proxy", "--no-san", "--key-algorithm", "ed25519"));
   const bare = certOf(await secret(cp, cpNs, "argocd-agent-resource-proxy-tls"));
   assert.equal(bare.subject, "O=DO NOT USE IN PRODUCTION\nCN=argocd-agent-resource-proxy");
   assert.equal(bare.subjectAltName, undefined);
   assert.equal(bare.publicKey.asymmetricKeyType, "ed25519");
   assert.deepEqual(bare.keyUsage, [SERVER_AUTH]);
-  fails(ctl("pki", "issue", "resource-proxy", "--dns", "rp.example"), 1, /--upsert/);
-  assert.match(ok(ctl("pki", "issue", "resource-proxy", "-u", "--dns", "rp.example", "--key-algorithm", "ecdsa-p521")), /argocd-agent-resource-proxy-tls updated\./);
+  fails(await ctl("pki", "issue", "resource-proxy", "--dns", "rp.example"), 1, /--upsert/);
+  assert.match(ok(await ctl("pki", "issue", "resource-proxy", "-u", "--dns", "rp.example", "--key-algorithm", "ecdsa-p521")), /argocd-agent-resource-proxy-tls updated\./);
   const cert = certOf(await secret(cp, cpNs, "argocd-agent-resource-proxy-tls"));
   assert.equal(cert.subjectAltName, "DNS:rp.example");
   assert.ok(cert.verify(certOf(await secret(cp, cpNs, "argocd-agent-ca")).publicKey));
 });
 
 test("pki issue agent: client certificate and CA copy in the agent's cluster", async () => {
-  const out = ok(toAgent("pki", "issue", "agent", AGENT, "--key-algorithm", "ecdsa-p256"));
+  const out = ok(await toAgent("pki", "issue", "agent", AGENT, "--key-algorithm", "ecdsa-p256"));
   assert.equal(out, `Secret ${agentNs}/argocd-agent-client-tls created\nAgent CA secret ${agentNs}/argocd-agent-ca created\n`);
   const tls = await secret(wl, agentNs, "argocd-agent-client-tls");
   assert.equal(tls.type, "kubernetes.io/tls");
@@ -206,31 +227,31 @@ test("pki issue agent: client certificate and CA copy in the agent's cluster", a
   assert.equal(field(agentCa, "ca.crt"), caTls, "ca.crt is the CA's tls.crt");
   assert.equal(await getSecret(cp, cpNs, "argocd-agent-client-tls"), undefined, "nothing written on the control plane");
 
-  fails(toAgent("pki", "issue", "agent", AGENT), 1, /Certificate exists, please use --upsert/);
-  assert.match(ok(toAgent("pki", "issue", "agent", AGENT, "-u")), /argocd-agent-client-tls updated\.\nAgent CA secret/);
+  fails(await toAgent("pki", "issue", "agent", AGENT), 1, /Certificate exists, please use --upsert/);
+  assert.match(ok(await toAgent("pki", "issue", "agent", AGENT, "-u")), /argocd-agent-client-tls updated\.\nAgent CA secret/);
 
   // --same-context: one cluster for both, the command's own --agent-namespace.
   await ensureNamespace(cp, "agent-local");
-  ok(ctl("--agent-context", CP, "pki", "issue", "agent", "agent-local", "--same-context", "--agent-namespace", "agent-local", "--key-algorithm", "ed25519"));
+  ok(await ctl("--agent-context", CP, "pki", "issue", "agent", "agent-local", "--same-context", "--agent-namespace", "agent-local", "--key-algorithm", "ed25519"));
   assert.match(certOf(await secret(cp, "agent-local", "argocd-agent-client-tls")).subject, /CN=agent-local$/);
   assert.equal(field(await secret(cp, "agent-local", "argocd-agent-ca"), "ca.crt"), caTls);
 });
 
 test("pki propagate: the CA certificate (not its key) to the agent's cluster; --force to replace", async () => {
   await wl.core.deleteNamespacedSecret({ name: "argocd-agent-ca", namespace: agentNs });
-  assert.equal(ok(toAgent("pki", "propagate")), `Agent CA secret ${agentNs}/argocd-agent-ca created\n`);
+  assert.equal(ok(await toAgent("pki", "propagate")), `Agent CA secret ${agentNs}/argocd-agent-ca created\n`);
   const s = await secret(wl, agentNs, "argocd-agent-ca");
   assert.equal(s.type, "Opaque");
   assert.deepEqual(Object.keys(s.data ?? {}), ["ca.crt"]);
   assert.equal(field(s, "ca.crt"), field(await secret(cp, cpNs, "argocd-agent-ca"), "tls.crt"));
-  fails(toAgent("pki", "propagate"), 1, /already exists; use --force/);
-  ok(toAgent("pki", "propagate", "-f"));
+  fails(await toAgent("pki", "propagate"), 1, /already exists; use --force/);
+  ok(await toAgent("pki", "propagate", "-f"));
 });
 
 test("pki inspect: json (one-space indent), yaml and text summaries as upstream prints them", async () => {
   const caPem = field(await secret(cp, cpNs, "argocd-agent-ca"), "tls.crt");
   const ca = new X509Certificate(caPem);
-  const raw = ok(ctl("pki", "inspect"));
+  const raw = ok(await ctl("pki", "inspect"));
   assert.match(raw, /^\{\n "ca": \{\n  "subject": "CN=argocd-agent-ca,O=DO NOT USE IN PRODUCTION",\n  "keyType": "ECDSA",\n  "keyLength": 256,\n/);
   const j = JSON.parse(raw) as Record<string, Record<string, unknown>>;
   assert.deepEqual(Object.keys(j), ["ca", "principal", "resourceProxy"]);
@@ -245,48 +266,48 @@ test("pki inspect: json (one-space indent), yaml and text summaries as upstream 
   assert.equal(j["resourceProxy"]!["keyType"], "ECDSA");
   assert.equal(j["resourceProxy"]!["keyLength"], 521);
 
-  const yamlText = ok(ctl("pki", "inspect", "-o", "yaml"));
+  const yamlText = ok(await ctl("pki", "inspect", "-o", "yaml"));
   assert.deepEqual(parseYaml(yamlText), j);
   assert.match(yamlText, /\nprincipal:\n  subject: CN=argocd-agent-principal,O=DO NOT USE IN PRODUCTION\n[\s\S]*\n  ips:\n  - 10\.1\.2\.3\n  - 127\.0\.0\.1\n/);
 
-  const text = ok(ctl("pki", "inspect", "-o", "text")).split("\n");
+  const text = ok(await ctl("pki", "inspect", "-o", "text")).split("\n");
   assert.equal(text[0], `CA:              {CN=argocd-agent-ca,O=DO NOT USE IN PRODUCTION ECDSA 256 ${j["ca"]!["notBefore"]} ${j["ca"]!["notAfter"]} ${j["ca"]!["sha256"]} [] [] []}`);
   assert.match(text[1]!, /^Principal: {7}\{CN=argocd-agent-principal,O=DO NOT USE IN PRODUCTION ECDSA 384 .* \[10\.1\.2\.3 127\.0\.0\.1\] \[principal\.example localhost\] \[\]\}$/);
   assert.match(text[2]!, /^Resource Proxy: {2}\{/);
 
   // A certificate Secret that is missing is an all-zero summary (omitted in YAML), as upstream.
   await cp.core.deleteNamespacedSecret({ name: "argocd-agent-resource-proxy-tls", namespace: cpNs });
-  const zero = JSON.parse(ok(ctl("pki", "inspect"))) as Record<string, unknown>;
+  const zero = JSON.parse(ok(await ctl("pki", "inspect"))) as Record<string, unknown>;
   assert.deepEqual(zero["resourceProxy"], { subject: "", keyType: "", keyLength: 0, notBefore: "", notAfter: "", sha256: "" });
-  assert.equal((parseYaml(ok(ctl("pki", "inspect", "-o", "yaml"))) as Record<string, unknown>)["resourceProxy"], undefined);
-  assert.match(ok(ctl("pki", "inspect", "-o", "text")), /\nResource Proxy: {2}\{ {2}0 {4}\[\] \[\] \[\]\}\n$/);
+  assert.equal((parseYaml(ok(await ctl("pki", "inspect", "-o", "yaml"))) as Record<string, unknown>)["resourceProxy"], undefined);
+  assert.match(ok(await ctl("pki", "inspect", "-o", "text")), /\nResource Proxy: {2}\{ {2}0 {4}\[\] \[\] \[\]\}\n$/);
 });
 
 test("pki dump: the CA's certificate and PKCS#8 key as PEM", async () => {
   const s = await secret(cp, cpNs, "argocd-agent-ca");
-  const cert = ok(ctl("pki", "dump", "--cert"));
+  const cert = ok(await ctl("pki", "dump", "--cert"));
   assert.equal(cert, new X509Certificate(field(s, "tls.crt")).toString());
-  const key = ok(ctl("pki", "dump", "--key"));
+  const key = ok(await ctl("pki", "dump", "--key"));
   assert.match(key, /^-----BEGIN PRIVATE KEY-----\n[\s\S]+-----END PRIVATE KEY-----\n$/);
   assert.ok(new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)));
-  assert.equal(ok(ctl("pki", "dump", "--all")), cert + key);
+  assert.equal(ok(await ctl("pki", "dump", "--all")), cert + key);
 });
 
 test("pki delete: only an uppercase YES on stdin deletes the CA", async () => {
-  const no = ctlWithInput("yes\n", "pki", "delete");
+  const no = await ctlWithInput("yes\n", "pki", "delete");
   assert.equal(no.code, 1);
   assert.equal(no.stdout, "Really delete CA (use uppercase YES to delete)?: yes\n");
   assert.match(no.stderr, /Aborted\./);
   assert.ok(await getSecret(cp, cpNs, "argocd-agent-ca"), "still there");
-  const yes = ctlWithInput("YES\n", "pki", "delete");
+  const yes = await ctlWithInput("YES\n", "pki", "delete");
   assert.equal(yes.code, 0, yes.stderr);
   assert.equal(yes.stdout, "Really delete CA (use uppercase YES to delete)?: CA successfully deleted.\n");
   assert.equal(await getSecret(cp, cpNs, "argocd-agent-ca"), undefined);
   assert.ok(await getSecret(cp, cpNs, "argocd-agent-principal-tls"), "only the CA is deleted");
-  fails(ctlWithInput("YES\n", "pki", "delete"), 1, /CA not configured\./);
-  fails(ctl("pki", "inspect"), 1, /CA is not initialized/);
-  fails(ctl("pki", "dump", "--cert"), 1, /CA not configured\./);
-  fails(ctl("pki", "issue", "principal", "-u"), 1, /CA not configured.*pki init/);
+  fails(await ctlWithInput("YES\n", "pki", "delete"), 1, /CA not configured\./);
+  fails(await ctl("pki", "inspect"), 1, /CA is not initialized/);
+  fails(await ctl("pki", "dump", "--cert"), 1, /CA not configured\./);
+  fails(await ctl("pki", "issue", "principal", "-u"), 1, /CA not configured.*pki init/);
 });
 
 /** A CA made as upstream's `pki init` makes it (serial 1, O + CN, KU digitalSignature|keyCertSign, no backdating). */
@@ -319,11 +340,11 @@ test("an upstream-format RSA CA Secret is read: issuing and inspecting work off 
     namespace: cpNs,
     body: { metadata: { name: "argocd-agent-ca" }, type: "kubernetes.io/tls", data: { "tls.crt": Buffer.from(ca.cert).toString("base64"), "tls.key": Buffer.from(ca.key).toString("base64") } },
   });
-  ok(ctl("pki", "issue", "principal", "-u", "--key-algorithm", "rsa", "--key-size", "2048"));
+  ok(await ctl("pki", "issue", "principal", "-u", "--key-algorithm", "rsa", "--key-size", "2048"));
   const leafPem = field(await secret(cp, cpNs, "argocd-agent-principal-tls"), "tls.crt");
   assert.ok(new X509Certificate(leafPem).verify(new X509Certificate(ca.cert).publicKey));
   assert.deepEqual(new x509.X509Certificate(leafPem).signatureAlgorithm, { name: "RSASSA-PKCS1-v1_5", hash: { name: "SHA-256" } }, "SHA256WithRSA, as Go signs with an RSA CA");
-  const j = JSON.parse(ok(ctl("pki", "inspect"))) as Record<string, Record<string, unknown>>;
+  const j = JSON.parse(ok(await ctl("pki", "inspect"))) as Record<string, Record<string, unknown>>;
   assert.equal(j["ca"]!["keyType"], "RSA");
   assert.equal(j["ca"]!["keyLength"], 2048);
   assert.equal(j["ca"]!["warnings"], undefined);
@@ -334,15 +355,15 @@ test("an upstream-format RSA CA Secret is read: issuing and inspecting work off 
   current.data!["tls.key"] = Buffer.from(pkcs1).toString("base64");
   await cp.core.replaceNamespacedSecret({ name: "argocd-agent-ca", namespace: cpNs, body: current });
   assert.match(field(await secret(cp, cpNs, "argocd-agent-ca"), "tls.key"), /BEGIN RSA PRIVATE KEY/);
-  ok(ctl("pki", "issue", "resource-proxy", "-u", "--dns", "rp.example", "--key-algorithm", "ecdsa-p256"));
+  ok(await ctl("pki", "issue", "resource-proxy", "-u", "--dns", "rp.example", "--key-algorithm", "ecdsa-p256"));
   await cp.core.deleteNamespacedSecret({ name: "argocd-agent-ca", namespace: cpNs });
   await cp.core.createNamespacedSecret({ namespace: cpNs, body: { metadata: { name: "argocd-agent-ca" }, type: "Opaque", data: { "tls.crt": Buffer.from(ca.cert).toString("base64"), "tls.key": Buffer.from(ca.key).toString("base64") } } });
-  fails(ctl("pki", "issue", "principal", "-u"), 1, /not a TLS secret/);
+  fails(await ctl("pki", "issue", "principal", "-u"), 1, /not a TLS secret/);
   await cp.core.deleteNamespacedSecret({ name: "argocd-agent-ca", namespace: cpNs });
 });
 
 test("jwt create-key, inspect-key, delete-key", async () => {
-  const created = ok(ctl("jwt", "create-key"));
+  const created = ok(await ctl("jwt", "create-key"));
   assert.equal(created, `Generating JWT signing key...\nSuccess. JWT signing key created and stored in secret ${cpNs}/argocd-agent-jwt\n`);
   const s = await secret(cp, cpNs, "argocd-agent-jwt");
   assert.equal(s.type, "Opaque");
@@ -351,35 +372,35 @@ test("jwt create-key, inspect-key, delete-key", async () => {
   const key = createPrivateKey(field(s, "jwt.key"));
   assert.equal(key.asymmetricKeyType, "rsa");
   assert.equal(key.asymmetricKeyDetails?.modulusLength, 4096);
-  fails(ctl("jwt", "create-key"), 1, /JWT secret already exists\. Use --upsert to recreate it\./);
+  fails(await ctl("jwt", "create-key"), 1, /JWT secret already exists\. Use --upsert to recreate it\./);
 
   const sha = createHash("sha256").update(createPublicKey(key).export({ type: "spki", format: "der" })).digest("hex");
-  const raw = ok(ctl("jwt", "inspect-key"));
+  const raw = ok(await ctl("jwt", "inspect-key"));
   assert.match(raw, /^\{\n "keyType": "RSA",\n "keyLength": 4096,\n "created": "[^"]+",\n "sha256": "[0-9a-f]{64}"\n\}\n$/);
   const j = JSON.parse(raw) as { created: string; sha256: string };
   assert.equal(j.sha256, sha);
   assert.match(j.created, RFC1123Z);
   assert.equal(Date.parse(j.created), new Date(s.metadata!.creationTimestamp!).getTime());
-  assert.deepEqual(parseYaml(ok(ctl("jwt", "inspect-key", "-o", "yaml"))), j);
-  assert.equal(ok(ctl("jwt", "inspect-key", "-o", "text")),
+  assert.deepEqual(parseYaml(ok(await ctl("jwt", "inspect-key", "-o", "yaml"))), j);
+  assert.equal(ok(await ctl("jwt", "inspect-key", "-o", "text")),
     `Key type:         RSA\nKey length:       4096\nCreated:          ${j.created}\nKey fingerprint:  ${sha}\n`);
 
-  assert.equal(ok(ctl("jwt", "create-key", "--upsert")), `Generating JWT signing key...\nSuccess. JWT signing key updated in secret ${cpNs}/argocd-agent-jwt\n`);
-  assert.notEqual((JSON.parse(ok(ctl("jwt", "inspect-key"))) as { sha256: string }).sha256, sha, "a new key");
+  assert.equal(ok(await ctl("jwt", "create-key", "--upsert")), `Generating JWT signing key...\nSuccess. JWT signing key updated in secret ${cpNs}/argocd-agent-jwt\n`);
+  assert.notEqual((JSON.parse(ok(await ctl("jwt", "inspect-key"))) as { sha256: string }).sha256, sha, "a new key");
 
-  const declined = ctlWithInput("n\n", "jwt", "delete-key");
+  const declined = await ctlWithInput("n\n", "jwt", "delete-key");
   assert.equal(ok(declined), "Are you sure you want to delete the JWT signing key? [y/N]: Aborted.\n");
   assert.ok(await getSecret(cp, cpNs, "argocd-agent-jwt"));
-  assert.equal(ok(ctlWithInput("y\n", "jwt", "delete-key")),
+  assert.equal(ok(await ctlWithInput("y\n", "jwt", "delete-key")),
     `Are you sure you want to delete the JWT signing key? [y/N]: JWT signing key secret ${cpNs}/argocd-agent-jwt deleted successfully.\n`);
   assert.equal(await getSecret(cp, cpNs, "argocd-agent-jwt"), undefined);
-  assert.equal(ok(ctl("jwt", "delete-key", "-f")), `JWT secret ${cpNs}/argocd-agent-jwt does not exist.\n`);
-  fails(ctl("jwt", "inspect-key"), 1, /argocd-agent-jwt does not exist/);
+  assert.equal(ok(await ctl("jwt", "delete-key", "-f")), `JWT secret ${cpNs}/argocd-agent-jwt does not exist.\n`);
+  fails(await ctl("jwt", "inspect-key"), 1, /argocd-agent-jwt does not exist/);
 
   const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
   await cp.core.createNamespacedSecret({ namespace: cpNs, body: { metadata: { name: "argocd-agent-jwt" }, type: "Opaque", data: { "jwt.key": Buffer.from(ec).toString("base64") } } });
-  fails(ctl("jwt", "inspect-key"), 1, /JWT signing key is not an RSA private key/);
-  ok(ctl("jwt", "delete-key", "--force"));
+  fails(await ctl("jwt", "inspect-key"), 1, /JWT signing key is not an RSA private key/);
+  ok(await ctl("jwt", "delete-key", "--force"));
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -417,12 +438,12 @@ function httpsGet(port: number, path: string, tls: { ca: string; cert: string; k
 
 test("acceptance: principal and agent start from the ctl's Secrets alone and connect with mTLS", { timeout: 180_000 }, async () => {
   const ports = { grpc: await freePort(), rp: await freePort(), pHealth: await freePort(), pMetrics: await freePort(), aHealth: await freePort(), aMetrics: await freePort() };
-  ok(ctl("pki", "init", "--force"));
-  ok(ctl("jwt", "create-key", "--upsert"));
-  ok(ctl("pki", "issue", "principal", "--upsert"));
-  ok(ctl("pki", "issue", "resource-proxy", "--upsert", "--ip", "127.0.0.1", "--dns", "localhost"));
-  ok(toAgent("pki", "issue", "agent", AGENT, "--upsert"));
-  ok(ctl("agent", "create", AGENT, "--resource-proxy-server", `127.0.0.1:${ports.rp}`));
+  ok(await ctl("pki", "init", "--force"));
+  ok(await ctl("jwt", "create-key", "--upsert"));
+  ok(await ctl("pki", "issue", "principal", "--upsert"));
+  ok(await ctl("pki", "issue", "resource-proxy", "--upsert", "--ip", "127.0.0.1", "--dns", "localhost"));
+  ok(await toAgent("pki", "issue", "agent", AGENT, "--upsert"));
+  ok(await ctl("agent", "create", AGENT, "--resource-proxy-server", `127.0.0.1:${ports.rp}`));
   await ensureNamespace(cp, AGENT);
 
   const principalArgs = [
@@ -458,7 +479,7 @@ test("acceptance: principal and agent start from the ctl's Secrets alone and con
   assert.match((JSON.parse(version.body) as { GitVersion: string }).GitVersion, /\+argocd-agent$/);
 
   // Rotation (§6.3): a new JWT key and a restarted principal; the agent authenticates again.
-  ok(ctl("jwt", "create-key", "--upsert"));
+  ok(await ctl("jwt", "create-key", "--upsert"));
   await principal.stop();
   principal = await startPrincipal();
   await eventually("agent reconnected", async () => (await metric(ports.pMetrics, "argocd_principal_connected_agents")) === 1, 60_000);

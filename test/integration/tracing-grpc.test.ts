@@ -17,6 +17,7 @@ import { EventTargets, EventTypes } from "../../src/events/event-types.ts";
 import { configureLogging } from "../../src/observability/log.ts";
 import { startTracing, traceInformerChange, type RunningTracing } from "../../src/tracing/tracing.ts";
 import { startOtlpCollector, type CollectedSpan, type OtlpCollector } from "../support/otlp-collector.ts";
+import { principalDevArgs, runSync } from "../support/processes.ts";
 
 let collector: OtlpCollector;
 let tracing: RunningTracing;
@@ -95,4 +96,10 @@ test("gRPC calls and an event make linked spans that reach the OTLP collector", 
   assert.equal(processing.statusCode, 1, "processed fine: status Ok");
   assert.equal(processing.attributes["argocd.event.type"], EventTypes.statusUpdate);
   assert.equal(processing.attributes["argocd.event.target"], "application");
+});
+
+test("a bad --otlp-address stops the start with exit code 2 and names the flag", () => {
+  const res = runSync([...principalDevArgs(0), "--otlp-address", "http://collector:4317"]);
+  assert.equal(res.code, 2, res.stdout + res.stderr);
+  assert.match(res.stderr, /--otlp-address must be host:port of an OTLP\/gRPC collector \(e\.g\. otel-collector:4317\), got "http:\/\/collector:4317"/);
 });

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
-import { ApiextensionsV1Api, AppsV1Api, NetworkingV1Api, type V1Secret } from "@kubernetes/client-node";
+import { ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi, NetworkingV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { isAlreadyExists, isNotFound } from "../../src/kube/crud.ts";
@@ -37,6 +37,19 @@ export interface CtlRun {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * A KubeClient without src/kube/connections.ts's connection reuse: the test
+ * talks to the API servers in bursts with long idle gaps (while CLI processes
+ * run), and a reused HTTP/2 connection the API server closed (GOAWAY) in such a
+ * gap fails the next POST instead of reconnecting.
+ */
+export function plainKubeClient(kc: KubeConfig): KubeClient {
+  return {
+    kubeConfig: kc, core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi),
+    server: kc.getCurrentCluster()?.server ?? "", context: kc.getCurrentContext(), qps: 0, burst: 0,
+  };
 }
 
 /** `argocd-agent ctl --kubeconfig <kubeconfig> …args` from source, HOME = `home`, stdin = `input`. */
@@ -69,7 +82,7 @@ export function writeMergedKubeconfig(dir: string, clusters: KubeClusterHandle[]
   return path;
 }
 
-/** Creates the Secret, or replaces one of the same name wholesale. */
+/** Creates the Secret, or replaces one of the same name wholesale (type included). */
 export async function putSecret(kube: KubeClient, namespace: string, secret: V1Secret): Promise<void> {
   const name = secret.metadata!.name!;
   const body = { apiVersion: "v1", kind: "Secret", ...secret, metadata: { ...secret.metadata, namespace } };
@@ -78,6 +91,12 @@ export async function putSecret(kube: KubeClient, namespace: string, secret: V1S
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
     const current = await kube.core.readNamespacedSecret({ name, namespace });
+    if ((current.type ?? "Opaque") !== (body.type ?? "Opaque")) {
+      // A Secret's type is immutable: replace it by a new one.
+      await kube.core.deleteNamespacedSecret({ name, namespace });
+      await kube.core.createNamespacedSecret({ namespace, body });
+      return;
+    }
     await kube.core.replaceNamespacedSecret({ name, namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } } });
   }
 }
