@@ -15,6 +15,7 @@
  *
  * Usage: npm run bench:footprint [-- --runs 3 --runner executable,cjs --dist dist --agents 100,1000 --updates 1000]
  */
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -120,11 +121,13 @@ if (wants("fleet") || wants("pair")) {
   try {
     writeFileSync(join(tmp, "passwd"), `${AGENT}:${await bcryptHash(`secret-${AGENT}`, 4)}\n`);
     writeFileSync(join(tmp, "creds"), `${AGENT}:secret-${AGENT}\n`);
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    writeFileSync(join(tmp, "jwt.key"), privateKey.export({ type: "pkcs8", format: "pem" }));
     const cp = createKubeClient(env.cluster("control-plane").kubeConfig);
     const ctx: Ctx = {
       cp, cpKubeconfig: env.cluster("control-plane").kubeconfigPath,
       agentCluster: createKubeClient(env.cluster(AGENT).kubeConfig), agentKubeconfig: env.cluster(AGENT).kubeconfigPath,
-      passwd: join(tmp, "passwd"), creds: join(tmp, "creds"), settleMs: options.settleSeconds * 1000, log,
+      passwd: join(tmp, "passwd"), jwtKey: join(tmp, "jwt.key"), creds: join(tmp, "creds"), settleMs: options.settleSeconds * 1000, log,
     };
     if (wants("fleet")) {
       const most = Math.max(0, ...options.agents);

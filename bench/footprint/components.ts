@@ -3,18 +3,18 @@
  * build (a "variant": the executable, the CJS bundle under node, or source),
  * with the flags of bench/scale.ts (header-auth principal for simulated
  * agents) and bench/replication.ts (userpass principal + a real managed agent,
- * both against real kube-apiservers). Time to ready is measured from spawn to
+ * both against real kube-apiservers), resource and redis proxies off. Time to ready is measured from spawn to
  * the first 200 on /readyz, with the process's CPU seconds at that moment.
  *
  * @example
  *   const v = variant("executable", "dist");
- *   const p = await startReady(v, fleetPrincipalArgs(ports, kubeconfig), ports.healthz);
+ *   const p = await startReady(v, fleetPrincipalArgs(ports, kubeconfig, jwtKey), ports.healthz);
  *   // p.readyMs, p.readyCpuSeconds, p.pid; await p.running.stop();
  */
 import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LIVE_ROOMS_OFF, principalDevArgs, ROOT, startRaw, type Running } from "../../test/support/processes.ts";
+import { LIVE_ROOMS_OFF, ROOT, startRaw, type Running } from "../../test/support/processes.ts";
 import { cpuSeconds } from "./proc.ts";
 
 export type RunnerName = "executable" | "cjs" | "source";
@@ -47,18 +47,27 @@ export interface Ports {
 
 const LOG_LEVEL = ["--log-level", "warn"];
 
+/**
+ * The JWT signing key comes from a file, as in a deployment (from a Secret):
+ * --insecure-jwt-generate would add an RSA key generation of random length to
+ * the start-up CPU.
+ */
+function principalArgs(p: Ports, kubeconfig: string, jwtKey: string, auth: string): string[] {
+  return [
+    "principal", "--namespace", "argocd", "--listen-host", "127.0.0.1", "--listen-port", String(p.grpc), "--insecure-plaintext",
+    "--auth", auth, "--jwt-key", jwtKey, "--healthz-port", String(p.healthz), "--metrics-port", "0",
+    "--kubeconfig", kubeconfig, "--allowed-namespaces", "agent-*", ...LIVE_ROOMS_OFF, ...LOG_LEVEL,
+  ];
+}
+
 /** The scale bench's principal (header auth for simulated agents) with replication against the control plane. */
-export function fleetPrincipalArgs(p: Ports, kubeconfig: string): string[] {
-  return [...principalDevArgs(p.healthz, p.grpc), "--kubeconfig", kubeconfig, "--allowed-namespaces", "agent-*", ...LOG_LEVEL];
+export function fleetPrincipalArgs(p: Ports, kubeconfig: string, jwtKey: string): string[] {
+  return principalArgs(p, kubeconfig, jwtKey, "header:x-agent-id:^(.+)$");
 }
 
 /** The replication bench's principal: userpass auth for a real agent. */
-export function pairPrincipalArgs(p: Ports, kubeconfig: string, passwd: string): string[] {
-  return [
-    "principal", "--namespace", "argocd", "--listen-host", "127.0.0.1", "--listen-port", String(p.grpc), "--insecure-plaintext",
-    "--auth", `userpass:${passwd}`, "--insecure-jwt-generate", "--healthz-port", String(p.healthz), "--metrics-port", "0",
-    "--kubeconfig", kubeconfig, "--allowed-namespaces", "agent-*", ...LIVE_ROOMS_OFF, ...LOG_LEVEL,
-  ];
+export function pairPrincipalArgs(p: Ports, kubeconfig: string, jwtKey: string, passwd: string): string[] {
+  return principalArgs(p, kubeconfig, jwtKey, `userpass:${passwd}`);
 }
 
 /** A managed agent as in the replication bench; ready (200 on /readyz) only once connected to the principal. */

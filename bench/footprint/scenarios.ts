@@ -30,6 +30,7 @@ export interface Ctx {
   agentCluster: KubeClient;
   agentKubeconfig: string;
   passwd: string;
+  jwtKey: string;
   creds: string;
   settleMs: number;
   log(msg: string): void;
@@ -52,7 +53,7 @@ export interface FleetFigures {
 
 export async function fleetRun(ctx: Ctx, v: Variant, levels: number[]): Promise<FleetFigures> {
   const ports = { grpc: await freePort(), healthz: await freePort() };
-  const p = await startReady(v, fleetPrincipalArgs(ports, ctx.cpKubeconfig), ports.healthz);
+  const p = await startReady(v, fleetPrincipalArgs(ports, ctx.cpKubeconfig, ctx.jwtKey), ports.healthz);
   const fleet = new Fleet({ host: "127.0.0.1", port: ports.grpc, heartbeatMs: 30_000, rampConcurrency: 64 });
   fleet.agentOptions = { managedResync: true };
   try {
@@ -120,7 +121,7 @@ export async function pairRun(ctx: Ctx, v: Variant, updates: number): Promise<Pa
   await onAgent.waitForSync(AbortSignal.timeout(60_000));
   const grpc = await freePort();
   const pPorts = { grpc, healthz: await freePort() };
-  const principal = await startReady(v, pairPrincipalArgs(pPorts, ctx.cpKubeconfig, ctx.passwd), pPorts.healthz);
+  const principal = await startReady(v, pairPrincipalArgs(pPorts, ctx.cpKubeconfig, ctx.jwtKey, ctx.passwd), pPorts.healthz);
   const agentHealthz = await freePort();
   let agent: Awaited<ReturnType<typeof startReady>> | undefined;
   const names = Array.from({ length: updates }, (_, i) => `fp-${i}`);

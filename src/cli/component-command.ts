@@ -1,12 +1,14 @@
 /**
  * Builds the `principal` and `agent` subcommands from their settings tables:
  * options and --help come from the table, values are resolved flag > env >
- * default, logging is configured, and the component runs until SIGTERM/SIGINT.
+ * default, logging is configured, and the component runs until SIGTERM/SIGINT,
+ * giving freed heap memory back whenever it goes quiet (./idle-memory-release.ts).
  */
 import { Command } from "commander";
 import { configureLogging, getLogger, LOG_COMPONENTS, type LogFormat } from "../observability/log.ts";
 import { addSettingOptions, describeSetting, resolveSettings } from "../settings/resolve.ts";
 import type { LogLevels, SettingDef, SettingValues } from "../settings/types.ts";
+import { IdleMemoryRelease } from "./idle-memory-release.ts";
 
 /** A start-up error caused by configuration: printed as-is, exit code 2. */
 export class StartupError extends Error {
@@ -53,7 +55,14 @@ export function componentCommand<T extends readonly SettingDef[]>(
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
-    await run(values, controller.signal);
+    // Heap pages freed after a burst go back to the system once the component is quiet (issue #19).
+    const release = new IdleMemoryRelease({ onRelease: (r) => getLogger("observability").debug("idle: memory released", { ...r }) });
+    release.start();
+    try {
+      await run(values, controller.signal);
+    } finally {
+      release.stop();
+    }
   });
   return cmd;
 }

@@ -1,7 +1,8 @@
 /**
  * `argocd-agent ctl` (also `argocd-agentctl`): the operator CLI, as upstream's
  * argocd-agentctl (operations.md §1). The global flags choose the
- * control-plane (principal) and workload (agent) clusters; each command tree
+ * control-plane (principal) and workload (agent) clusters, directly or by
+ * symbolic names from the config file (config-file.ts); each command tree
  * registers itself from its own file (`pki-commands.ts`, `agent-commands.ts`,
  * …) and talks to Kubernetes only through the kube layer.
  *
@@ -9,6 +10,7 @@
  *   argocd-agent ctl --principal-context hub pki init
  *   argocd-agent ctl --principal-context hub pki issue resource-proxy --dns argocd-agent-resource-proxy
  *   argocd-agent ctl --principal-context hub agent create prod-1 --resource-proxy-server argocd-agent-resource-proxy:9090
+ *   argocd-agent ctl --principal hub --agent prod-1 validate agent
  */
 import { Command, Option } from "commander";
 import { registerAgentCommands } from "./agent-commands.ts";

@@ -13,6 +13,7 @@
  *   results.filter((r) => r.error).length === 0;
  */
 import { createPrivateKey } from "node:crypto";
+import { isIP } from "node:net";
 import type { V1Secret } from "@kubernetes/client-node";
 import type { KubeClient } from "../kube/client.ts";
 import { isNotFound } from "../kube/crud.ts";
@@ -84,7 +85,8 @@ async function routeCheck(kube: KubeClient, ns: string, tlsSecret: string): Prom
   return check("Verifying principal TLS secret ips/dns match Route host (OpenShift)", async () => {
     const cert = await certFromTlsSecret(kube, ns, tlsSecret);
     const hosts = routes.map((r) => r.spec?.host).filter((h): h is string => Boolean(h));
-    return hosts.some((h) => cert.checkHost(h) !== undefined || cert.checkIP(h) !== undefined) ? undefined : "no OpenShift Route host in namespace matches TLS IPS/DNS";
+    const matches = (h: string) => (isIP(h) ? cert.checkIP(h) : cert.checkHost(h)) !== undefined;
+    return hosts.some(matches) ? undefined : "no OpenShift Route host in namespace matches TLS IPS/DNS";
   });
 }
 

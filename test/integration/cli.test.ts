@@ -40,7 +40,7 @@ const badInput: [string, string[], Record<string, string>, RegExp][] = [
   ["bad enum (env)", ["principal"], { ARGOCD_PRINCIPAL_LOG_FORMAT: "yaml" }, /ARGOCD_PRINCIPAL_LOG_FORMAT.*text, json/],
   ["bad bool (env)", ["principal"], { ARGOCD_PRINCIPAL_INSECURE_PLAINTEXT: "yes" }, /ARGOCD_PRINCIPAL_INSECURE_PLAINTEXT.*boolean/],
   ["bad log level (env)", ["agent"], { ARGOCD_AGENT_LOG_LEVEL: "loud" }, /ARGOCD_AGENT_LOG_LEVEL.*unknown log level "loud"/],
-  ["unsupported feature", ["principal", "--enable-websocket"], {}, /--enable-websocket is not supported yet/],
+  ["unsupported feature", ["principal", "--full-detail", "all"], {}, /--full-detail is not supported yet/],
   ["principal without namespace", ["principal", "--healthz-port", "0"], {}, /namespace is required/],
   ["agent without server", ["agent", "--healthz-port", "0"], {}, /no remote specified/],
 ];

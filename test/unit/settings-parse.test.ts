@@ -100,8 +100,11 @@ test("invalid values are errors naming the flag or env var, the value and what i
 });
 
 test("a not-yet-implemented feature set to a non-default value is refused, the default is accepted", () => {
-  assert.throws(() => resolveSettings(PRINCIPAL_SETTINGS, { enableWebsocket: "true" }, {}), /--enable-websocket is not supported yet/);
-  assert.throws(() => resolveSettings(AGENT_SETTINGS, {}, { ARGOCD_AGENT_ENABLE_WEBSOCKET: "true" }), /ARGOCD_AGENT_ENABLE_WEBSOCKET/);
+  assert.throws(() => resolveSettings(PRINCIPAL_SETTINGS, { fullDetail: "all" }, {}), /--full-detail is not supported yet/);
+  assert.throws(() => resolveSettings(AGENT_SETTINGS, {}, { ARGOCD_AGENT_FULL_DETAIL: "events" }), /ARGOCD_AGENT_FULL_DETAIL/);
+  // Implemented since issue 21: accepted on both sides.
+  assert.equal(resolveSettings(PRINCIPAL_SETTINGS, { enableWebsocket: "true" }, {}).values.enableWebsocket, true);
+  assert.equal(resolveSettings(AGENT_SETTINGS, {}, { ARGOCD_AGENT_ENABLE_WEBSOCKET: "true" }).values.enableWebsocket, true);
   assert.throws(() => resolveSettings(PRINCIPAL_SETTINGS, {}, { ARGOCD_PRINCIPAL_HA_ENABLED: "1" }), /--ha-enabled is not supported yet/);
   assert.doesNotThrow(() => resolveSettings(PRINCIPAL_SETTINGS, { enableWebsocket: "false", haEnabled: "false" }, {}));
 });

@@ -97,6 +97,7 @@ export async function startWebSocketProxy(o: WebSocketProxyOptions): Promise<Web
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       server.off("error", reject);
+      server.on("error", (err) => log.warn("WebSocket proxy error", { error: err }));
       resolve();
     });
   });

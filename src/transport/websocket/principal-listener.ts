@@ -126,6 +126,7 @@ export async function listenWithWebSocket(server: Server, o: WebSocketListenerOp
     listener.once("error", reject);
     listener.listen(o.port, host, () => {
       listener.off("error", reject);
+      listener.on("error", (err) => log.warn("listener error", { error: err }));
       resolve();
     });
   });
