@@ -13,7 +13,6 @@ import { AuthConfigError, parseAuthSetting, type AuthMethod } from "../auth/meth
 import { validateAuthTlsPairing } from "../auth/pairing.ts";
 import { generateSigningKey, JwtIssuer, signingKeyFromPem, type SigningKey } from "../auth/jwt-issuer.ts";
 import { waitForApiServer, type KubeClient } from "../kube/client.ts";
-import { generateSelfSignedServer } from "../transport/certificates.ts";
 import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
 import { readPem, readSecret, secretField } from "../transport/tls-material.ts";
 import { serverCredentials, type ServerTlsMaterial } from "../transport/server-credentials.ts";
@@ -53,6 +52,8 @@ async function serverTls(cfg: PrincipalSettings, method: AuthMethod, kube: () =>
   let material: ServerTlsMaterial;
   if (cfg.insecureTlsGenerate) {
     log.warn("INSECURE: using a generated self-signed server certificate (--insecure-tls-generate)");
+    // Loaded only here: @peculiar/x509 costs ~3 MiB of heap in every principal otherwise (issue #19).
+    const { generateSelfSignedServer } = await import("../transport/certificates.ts");
     const gen = await generateSelfSignedServer(["localhost", "127.0.0.1", cfg.listenHost].filter(Boolean));
     material = { cert: Buffer.from(gen.cert), key: Buffer.from(gen.key) };
   } else if (cfg.tlsCert || cfg.tlsKey) {

@@ -14,7 +14,6 @@
 import { StartupError } from "../cli/component-command.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { getLogger } from "../observability/log.ts";
-import { generateSelfSignedServer } from "../transport/certificates.ts";
 import { tlsVersionOptions, type TlsVersionSettings } from "../transport/tls-options.ts";
 import { checkPem, readPem, readSecret, secretField } from "../transport/tls-material.ts";
 import type { ResourceProxyTls } from "./server.ts";
@@ -43,6 +42,7 @@ export async function resourceProxyTls(cfg: ResourceProxyTlsSettings, kube: () =
     key = await readPem(cfg.resourceProxyKeyPath, "--resource-proxy-key-path", "key");
   } else if (cfg.insecureTlsGenerate) {
     log.warn("INSECURE: using a generated self-signed resource proxy certificate (--insecure-tls-generate)");
+    const { generateSelfSignedServer } = await import("../transport/certificates.ts"); // @peculiar/x509 only when needed (issue #19)
     const gen = await generateSelfSignedServer(["localhost", "127.0.0.1", "argocd-agent-resource-proxy", cfg.listenHost].filter(Boolean));
     cert = Buffer.from(gen.cert);
     key = Buffer.from(gen.key);
