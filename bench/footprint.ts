@@ -26,7 +26,7 @@ import { ensureNamespace } from "../src/kube/crud.ts";
 import { configureLogging } from "../src/observability/log.ts";
 import { startKubeEnv } from "../test/support/kube-env.ts";
 import { ROOT } from "../test/support/processes.ts";
-import { variant, type RunnerName, type Variant } from "./footprint/components.ts";
+import { variant, variantEnv, type RunnerName, type Variant } from "./footprint/components.ts";
 import { writeFootprint, type FootprintResult, type VariantRuns } from "./footprint/report.ts";
 import { AGENT, execRun, fleetRun, pairRun, type Ctx } from "./footprint/scenarios.ts";
 
@@ -38,6 +38,7 @@ const { values: args } = parseArgs({
     "exec-runs": { type: "string", default: "7" },
     runner: { type: "string", default: "executable,cjs" },
     dist: { type: "string", default: "dist" },
+    "node-options": { type: "string", multiple: true },
     agents: { type: "string", default: "100,1000" },
     updates: { type: "string", default: "1000" },
     settle: { type: "string", default: "5" },
@@ -52,6 +53,8 @@ if (args.help) {
   --exec-runs 7             runs of node -e 0 and version
   --runner executable,cjs   how to run the program: executable, cjs (node on the bundle), source
   --dist dist               build directories, comma-separated (each measured with each runner, interleaved)
+  --node-options "..."      NODE_OPTIONS for the program's processes, e.g. "--max-semi-space-size=2";
+                            repeat to compare several (use "" for none) in the same run
   --agents 100,1000         simulated-agent levels for the principal's RSS
   --updates 1000            Applications created, then each updated once, for the agent's burst
   --settle 5                seconds a component settles before its RSS is sampled
@@ -74,6 +77,7 @@ const options = {
   execRuns: positive("exec-runs", args["exec-runs"]!),
   runners: args.runner!.split(",") as RunnerName[],
   dists: args.dist!.split(","),
+  nodeOptions: args["node-options"] ?? [""],
   agents: args.agents!.split(",").map((n) => positive("agents", n)),
   updates: positive("updates", args.updates!),
   settleSeconds: positive("settle", args.settle!),
@@ -87,7 +91,7 @@ for (const s of options.scenarios) {
 }
 let variants: Variant[];
 try {
-  variants = options.dists.flatMap((d) => options.runners.map((r) => variant(r, d)));
+  variants = options.dists.flatMap((d) => options.runners.flatMap((r) => options.nodeOptions.map((o) => variant(r, d, o))));
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exit(2);
@@ -96,7 +100,7 @@ try {
 configureLogging({ defaultLevel: "error" });
 const started = performance.now();
 const log = (msg: string) => process.stdout.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
-const runsOf: VariantRuns[] = variants.map((v) => ({ label: v.label, version: [], fleet: [], pair: [] }));
+const runsOf: VariantRuns[] = variants.map((v) => ({ label: v.label, runner: v.runner, version: [], fleet: [], pair: [] }));
 const floor: FootprintResult["floor"] = [];
 const errors: Record<string, string> = {};
 const wants = (s: string) => options.scenarios.includes(s);
@@ -107,7 +111,7 @@ if (wants("exec")) {
   for (let i = 0; i < options.execRuns + 1; i++) {
     const f = await execRun(process.execPath, ["-e", "0"]);
     const vs = [];
-    for (const v of variants) vs.push(await execRun(v.bin, [...v.pre, "version"]));
+    for (const v of variants) vs.push(await execRun(v.bin, [...v.pre, "version"], variantEnv(v)));
     if (i === 0) continue; // the first round warms the page cache
     floor.push(f);
     vs.forEach((r, j) => runsOf[j]!.version.push(r));

@@ -22,18 +22,26 @@ export type RunnerName = "executable" | "cjs" | "source";
 /** One build under test and how to start it. */
 export interface Variant {
   label: string;
+  runner: RunnerName;
   bin: string;
   pre: string[];
+  /** NODE_OPTIONS for every process of this variant (e.g. V8 heap flags); none when empty. */
+  nodeOptions: string;
+}
+
+/** The environment a variant's processes get: PATH, HOME and its NODE_OPTIONS. */
+export function variantEnv(v: Variant): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...(v.nodeOptions ? { NODE_OPTIONS: v.nodeOptions } : {}) };
 }
 
 /** The command for a runner; `dist` is the build directory (default dist/). */
-export function variant(runner: RunnerName, dist: string): Variant {
+export function variant(runner: RunnerName, dist: string, nodeOptions = ""): Variant {
   const dir = resolve(ROOT, dist);
-  const label = `${runner}${dir === resolve(ROOT, "dist") ? "" : ` (${basename(dir)})`}`;
+  const label = `${runner}${dir === resolve(ROOT, "dist") ? "" : ` (${basename(dir)})`}${nodeOptions ? ` ${nodeOptions}` : ""}`;
   let v: Variant;
-  if (runner === "source") return { label: "source", bin: process.execPath, pre: [join(ROOT, "src/main.ts")] };
-  if (runner === "cjs") v = { label, bin: process.execPath, pre: [join(dir, "argocd-agent.cjs")] };
-  else if (runner === "executable") v = { label, bin: join(dir, "argocd-agent-linux-x64"), pre: [] };
+  if (runner === "source") return { label: `source${nodeOptions ? ` ${nodeOptions}` : ""}`, runner, bin: process.execPath, pre: [join(ROOT, "src/main.ts")], nodeOptions };
+  if (runner === "cjs") v = { label, runner, bin: process.execPath, pre: [join(dir, "argocd-agent.cjs")], nodeOptions };
+  else if (runner === "executable") v = { label, runner, bin: join(dir, "argocd-agent-linux-x64"), pre: [], nodeOptions };
   else throw new Error(`--runner must be executable, cjs or source (got ${String(runner)})`);
   const file = v.pre[0] ?? v.bin;
   if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first (or pass --runner source)`);
@@ -91,7 +99,7 @@ export interface Started {
 /** Spawns the variant with args and waits for 200 on /readyz (polled every 10 ms). */
 export async function startReady(v: Variant, args: string[], healthz: number, timeoutMs = 60_000): Promise<Started> {
   const t0 = performance.now();
-  const running = startRaw(v.bin, [...v.pre, ...args]);
+  const running = startRaw(v.bin, [...v.pre, ...args], v.nodeOptions ? { NODE_OPTIONS: v.nodeOptions } : {});
   const pid = running.proc.pid!;
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -13,6 +13,7 @@ import type { FleetFigures, PairFigures } from "./scenarios.ts";
 
 export interface VariantRuns {
   label: string;
+  runner: string;
   version: ExitRun[];
   fleet: FleetFigures[];
   pair: PairFigures[];
@@ -100,8 +101,9 @@ export function markdown(r: FootprintResult): string {
       `peak RSS ${fmt(floor.rss, 1)} MiB, CPU ${fmt(floor.cpu, 2)} s, wall ${fmt(floor.wall, 0)} ms (median of ${r.floor.length}).`,
     "",
   );
-  const head = ["figure", ...r.variants.map((v) => v.label)];
-  if (r.variants.length === 2) head.push(`${r.variants[1]!.label} / ${r.variants[0]!.label}`);
+  // Each variant is compared with the first one run the same way (the same runner): before/after builds, flags.
+  const bases = r.variants.map((v, i) => r.variants.findIndex((b, j) => j < i && b.runner === v.runner));
+  const head = ["figure", ...r.variants.map((v) => v.label), ...r.variants.flatMap((v, i) => (bases[i]! >= 0 ? [`${v.label} / ${r.variants[bases[i]!]!.label}`] : []))];
   out.push(`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`);
   for (const row of rows(levels, updates)) {
     const meds = r.variants.map((v) => median(row.values(v)));
@@ -111,7 +113,7 @@ export function markdown(r: FootprintResult): string {
       const ratio = row.floor ? ` · ${fmt(meds[i]! / floor[row.floor], 2)}× floor` : "";
       return `${fmt(meds[i]!, row.digits)} ${row.unit}${ratio} [${vals.map((x) => fmt(x, row.digits)).join(", ")}]`;
     });
-    if (r.variants.length === 2) cells.push(fmt(meds[1]! / meds[0]!, 2));
+    bases.forEach((b, i) => b >= 0 && cells.push(fmt(meds[i]! / meds[b]!, 2)));
     out.push(`| ${row.figure} | ${cells.join(" | ")} |`);
   }
   out.push("");

@@ -38,8 +38,8 @@ export interface Ctx {
 
 export const AGENT = "agent-managed";
 
-export async function execRun(bin: string, args: string[]): Promise<ExitRun> {
-  const r = await runToExit(bin, args);
+export async function execRun(bin: string, args: string[], env?: NodeJS.ProcessEnv): Promise<ExitRun> {
+  const r = await runToExit(bin, args, env);
   if (r.code !== 0) throw new Error(`${bin} ${args.join(" ")} exited ${r.code}`);
   return r;
 }

@@ -51,9 +51,9 @@ export interface ReleaseResult {
 }
 
 export const IDLE_MEMORY_RELEASE_DEFAULTS = {
-  intervalMs: 2000,
+  intervalMs: 1000,
   quietUtilization: 0.1,
-  quietChecks: 2,
+  quietChecks: 3,
   growthBytes: 24 * 1048576,
   growthRatio: 0.25,
   minSpacingMs: 30_000,
