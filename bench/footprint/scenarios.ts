@@ -8,8 +8,8 @@
  *   - pair: a principal and one real managed agent (bench/replication.ts's
  *     flags) on real API servers: agent start → connected, both RSS idle, then
  *     N Applications created and each updated once on the control plane (the
- *     burst); RSS from 5 s after the last update is visible on the agent (median of
- *     2 s of samples, as every RSS figure here).
+ *     burst); RSS from 5 s and from 15 s after the last update is visible on the
+ *     agent (median of 2 s of samples, as every RSS figure here).
  *
  * @example
  *   const figures = await pairRun(ctx, variant); // { agentIdle: ProcSample, agentAfterBurst, … }
@@ -81,6 +81,9 @@ export interface PairFigures {
   principalIdle: ProcSample;
   agentAfterBurst: ProcSample;
   principalAfterBurst: ProcSample;
+  /** The same, 15 s after the burst. */
+  agentLater: ProcSample;
+  principalLater: ProcSample;
   /** Seconds from the first update written to the last one visible on the agent. */
   burstSeconds: number;
 }
@@ -139,11 +142,13 @@ export async function pairRun(ctx: Ctx, v: Variant, updates: number): Promise<Pa
     const burstSeconds = (performance.now() - t0) / 1000;
     await sleep(5000);
     const [agentAfterBurst, principalAfterBurst] = await Promise.all([settledSample(agent.pid), settledSample(principal.pid)]);
-    ctx.log(`  ${v.label}: ${updates} updates in ${burstSeconds.toFixed(1)} s; 5 s later agent RSS ${mib(agentAfterBurst.rss)} MiB (peak ${mib(agentAfterBurst.hwm)}), principal ${mib(principalAfterBurst.rss)} MiB`);
+    await sleep(8000);
+    const [agentLater, principalLater] = await Promise.all([settledSample(agent.pid), settledSample(principal.pid)]);
+    ctx.log(`  ${v.label}: ${updates} updates in ${burstSeconds.toFixed(1)} s; 5 s later agent RSS ${mib(agentAfterBurst.rss)} MiB (peak ${mib(agentAfterBurst.hwm)}), principal ${mib(principalAfterBurst.rss)} MiB; 15 s later ${mib(agentLater.rss)} / ${mib(principalLater.rss)} MiB`);
     return {
       principalReadyMs: principal.readyMs, principalReadyCpuSeconds: principal.readyCpuSeconds,
       agentReadyMs: agent.readyMs, agentReadyCpuSeconds: agent.readyCpuSeconds,
-      agentIdle, principalIdle, agentAfterBurst, principalAfterBurst, burstSeconds,
+      agentIdle, principalIdle, agentAfterBurst, principalAfterBurst, agentLater, principalLater, burstSeconds,
     };
   } finally {
     await agent?.running.stop("SIGTERM");

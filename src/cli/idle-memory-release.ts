@@ -52,8 +52,8 @@ export interface ReleaseResult {
 
 export const IDLE_MEMORY_RELEASE_DEFAULTS = {
   intervalMs: 1000,
-  quietUtilization: 0.1,
-  quietChecks: 3,
+  quietUtilization: 0.03,
+  quietChecks: 5,
   growthBytes: 24 * 1048576,
   growthRatio: 0.25,
   minSpacingMs: 30_000,

@@ -24,6 +24,7 @@ import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
 import { ensureNamespace, isNotFound } from "../../src/kube/crud.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
 import { command, freePort, start, type RunResult, type Running } from "../support/processes.ts";
+import { eventually, metric } from "../support/metrics-scrape.ts";
 
 const CP = "control-plane";
 const AGENT = "agent-1";
@@ -406,23 +407,6 @@ test("jwt create-key, inspect-key, delete-key", async () => {
 // ---------------------------------------------------------------------------------------------
 // Acceptance: nothing but what the ctl wrote, and our principal and agent connect with mTLS.
 
-async function metric(port: number, name: string, labels = ""): Promise<number> {
-  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m && m[1] === name && (m[2] ?? "").includes(labels)) sum += Number(m[3]);
-  }
-  return sum;
-}
-
-async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 function httpsGet(port: number, path: string, tls: { ca: string; cert: string; key: string }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

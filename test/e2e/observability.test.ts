@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createCa, issueCertificate } from "../../src/transport/certificates.ts";
 import { freePort, LIVE_ROOMS_OFF, start, type Running } from "../support/processes.ts";
+import { eventually, metric } from "../support/metrics-scrape.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
 import { createKubeClient } from "../../src/kube/client.ts";
 import { applications, appProjects, ensureNamespace } from "../../src/kube/crud.ts";
@@ -82,23 +83,6 @@ async function status(port: number, path: string): Promise<number> {
 }
 
 /** Sum of all samples of a metric (any labels) in a /metrics scrape. */
-async function metric(port: number, name: string, labels = ""): Promise<number> {
-  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m && m[1] === name && (m[2] ?? "").includes(labels)) sum += Number(m[3]);
-  }
-  return sum;
-}
-
-async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 test("readiness, metrics after connect, auth failure and reconnect", async () => {
   const pp = await ports();
