@@ -80,6 +80,15 @@ function memoryReducingGc(): void {
   gcFunction({ type: "major", execution: "sync", flavor: "last-resort" });
 }
 
+/** RSS in bytes; 0 where it cannot be read (no /proc, e.g. a bare chroot), which keeps releases off. */
+function residentBytes(): number {
+  try {
+    return process.memoryUsage.rss();
+  } catch {
+    return 0;
+  }
+}
+
 function loopUtilization(): () => number {
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   return () => {
@@ -101,7 +110,7 @@ export class IdleMemoryRelease {
     this.o = {
       ...IDLE_MEMORY_RELEASE_DEFAULTS,
       now: () => performance.now(),
-      rss: () => process.memoryUsage.rss(),
+      rss: residentBytes,
       utilization: loopUtilization(),
       collect: memoryReducingGc,
       ...opts,
