@@ -14,6 +14,7 @@ import { CtlError, type CtlContext } from "./ctl-context.ts";
 import { issueAgentClientCert } from "./agent-client-cert.ts";
 import { DEFAULT_KEY_ALGORITHM, DEFAULT_RSA_BITS, type KeyGenOptions } from "./pki-keys.ts";
 import { readSecret, writeSecret } from "./pki.ts";
+import { tlsSecretFields } from "../kube/tls-secret.ts";
 
 export interface AgentCreateOptions {
   resourceProxyServer: string;
@@ -52,9 +53,8 @@ async function existingTls(ctx: CtlContext, tlsRef: string, caRef: string): Prom
   };
   const tls = await read(tlsRef);
   const ca = await read(caRef);
-  const certPem = Buffer.from(tls.s.data?.["tls.crt"] ?? "", "base64").toString();
-  const keyPem = Buffer.from(tls.s.data?.["tls.key"] ?? "", "base64").toString();
-  const caPem = Buffer.from(ca.s.data?.["ca.crt"] ?? "", "base64").toString();
+  const { cert: certPem = "", key: keyPem = "" } = tlsSecretFields(tls.s);
+  const caPem = tlsSecretFields(ca.s).ca ?? "";
   try {
     if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) throw new Error("tls.key does not belong to tls.crt");
   } catch (err) {

@@ -11,13 +11,13 @@
  *   await pkiIssueAgent(ctx, "agent-1", { upsert: false, sameContext: false, days: 180, key });
  */
 import type { KubeClient } from "../kube/client.ts";
-import { caBundleSecretBody, putSecret } from "../kube/tls-secret.ts";
+import { caBundleSecretBody, putSecret, tlsSecretBody } from "../kube/tls-secret.ts";
 import { agentNameError } from "./cluster-secret.ts";
 import { CtlError, type CtlContext } from "./ctl-context.ts";
 import { checkIps, issueClientCertificate, issueServerCertificate, PRINCIPAL_CN, RESOURCE_PROXY_CN, type IssuedPem } from "./pki-certificates.ts";
 import type { KeyGenOptions } from "./pki-keys.ts";
 import {
-  AGENT_CA_SECRET, AGENT_CLIENT_TLS_SECRET, PRINCIPAL_TLS_SECRET, readCa, readSecret, RESOURCE_PROXY_TLS_SECRET, tlsSecret, writeSecret,
+  AGENT_CA_SECRET, AGENT_CLIENT_TLS_SECRET, PRINCIPAL_TLS_SECRET, readCa, readSecret, RESOURCE_PROXY_TLS_SECRET, writeSecret,
 } from "./pki.ts";
 
 type CertificateAuthority = Awaited<ReturnType<typeof readCa>>;
@@ -46,7 +46,7 @@ async function issueIntoSecret(ctx: CtlContext, to: Target, upsert: boolean, iss
   // Refuse before generating a key (RSA-4096 takes a while).
   if (!upsert && (await readSecret(ctx, to.name, to.namespace, to.kube))) throw new CtlError(exists);
   const leaf = await issue(ca);
-  const what = await writeSecret(ctx, tlsSecret(to.name, to.namespace, leaf.cert, leaf.key), upsert, exists, to.kube);
+  const what = await writeSecret(ctx, tlsSecretBody(to.name, to.namespace, leaf), upsert, exists, to.kube);
   ctx.out(what === "created" ? `Secret ${to.namespace}/${to.name} created` : `Secret ${to.namespace}/${to.name} updated.`);
   return ca;
 }

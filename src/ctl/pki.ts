@@ -50,10 +50,6 @@ export async function writeSecret(ctx: CtlContext, secret: V1Secret, replace: bo
   return result;
 }
 
-export function tlsSecret(name: string, namespace: string, cert: string, key: string): V1Secret {
-  return tlsSecretBody(name, namespace, { cert, key });
-}
-
 /** The CA from `argocd-agent-ca`, able to sign (any key type pki init makes, or upstream's RSA). */
 export async function readCa(ctx: CtlContext): Promise<CertificateAuthority & SigningPair> {
   const ns = ctx.globals.principalNamespace;
@@ -81,6 +77,6 @@ export async function pkiInit(ctx: CtlContext, o: { force: boolean; days: number
   if (!o.force && (await readSecret(ctx, CA_SECRET))) throw new CtlError(exists);
   ctx.out("Generating CA and storing it in secret");
   const ca = await createCaCertificate(CA_SECRET, o.days, o.key);
-  await writeSecret(ctx, tlsSecret(CA_SECRET, ns, ca.cert, ca.key), o.force, exists);
+  await writeSecret(ctx, tlsSecretBody(CA_SECRET, ns, ca), o.force, exists);
   ctx.out(`Success. CA data stored in secret ${ns}/${CA_SECRET}`);
 }
