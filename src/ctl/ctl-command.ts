@@ -11,6 +11,7 @@
  *   argocd-agent ctl --principal-context hub pki issue resource-proxy --dns argocd-agent-resource-proxy
  *   argocd-agent ctl --principal-context hub agent create prod-1 --resource-proxy-server argocd-agent-resource-proxy:9090
  *   argocd-agent ctl --principal hub --agent prod-1 validate agent
+ *   argocd-agent ctl --principal-context region-b ha promote
  */
 import { Command, Option } from "commander";
 import { registerAgentCommands } from "./agent-commands.ts";
@@ -19,12 +20,13 @@ import { registerConfigCommands } from "./config-commands.ts";
 import { registerValidateCommands } from "./validate-commands.ts";
 import { registerPkiCommands } from "./pki-commands.ts";
 import { registerJwtCommands } from "./jwt-commands.ts";
+import { registerHaCommands } from "./ha-commands.ts";
 
 export { CtlError, type CtlContext, type CtlGlobals } from "./ctl-context.ts";
 
 export function ctlCommand(out: (s: string) => void): Command {
   const ctl = new Command("ctl")
-    .description("Operator CLI (also installed as argocd-agentctl): PKI, agent cluster secrets and checks")
+    .description("Operator CLI (also installed as argocd-agentctl): PKI, agent cluster secrets, checks and principal HA")
     .addOption(new Option("--principal-context <context>", "kubeconfig context of the control-plane cluster").env("ARGOCD_AGENT_PRINCIPAL_CONTEXT").default(""))
     .addOption(new Option("--principal-namespace <ns>", "namespace of the principal").env("ARGOCD_AGENT_PRINCIPAL_NAMESPACE").default("argocd"))
     .addOption(new Option("--agent-context <context>", "kubeconfig context of the workload cluster").env("ARGOCD_AGENT_AGENT_CONTEXT").default(""))
@@ -39,5 +41,6 @@ export function ctlCommand(out: (s: string) => void): Command {
   registerAgentCommands(ctl, out);
   registerValidateCommands(ctl, out);
   registerConfigCommands(ctl, out);
+  registerHaCommands(ctl, out);
   return ctl;
 }

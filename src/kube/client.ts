@@ -6,7 +6,10 @@
  *   const kube = createKubeClient({ kubeconfig: "/tmp/kc.yaml", context: "agent" });
  *   await kube.core.listNamespace();
  */
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+// Deep imports: the package index also evaluates exec, attach, port-forward, cp and ws, which only the
+// agent's web terminal needs (loaded there on first use), issue #19.
+import { KubeConfig } from "@kubernetes/client-node/dist/config.js";
+import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node/dist/gen/index.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { getLogger } from "../observability/log.ts";
 import { connectionReusingConfig } from "./connections.ts";

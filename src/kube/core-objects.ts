@@ -13,7 +13,7 @@
  *   if (repo) await s.update({ ...repo, data: { ...repo.data, url: btoa("https://x") } });
  *   await s.delete("argocd", "repo-1", { uid: repo?.metadata.uid, propagation: "Background" });
  */
-import { ApiException } from "@kubernetes/client-node";
+import { ApiException } from "@kubernetes/client-node/dist/gen/index.js";
 import type { KubeClient } from "./client.ts";
 import type { WriteCounts } from "./crud.ts";
 import { isNotFound } from "./crud.ts";

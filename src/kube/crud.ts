@@ -10,7 +10,9 @@
  *     return apps.updateStatus(app!);
  *   });
  */
-import { ApiException, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { ApiException } from "@kubernetes/client-node/dist/gen/index.js";
+import { setHeaderOptions } from "@kubernetes/client-node/dist/middleware.js";
+import { PatchStrategy } from "@kubernetes/client-node/dist/patch.js";
 import type { KubeClient } from "./client.ts";
 import { traceKubeWrite } from "../tracing/tracing.ts";
 import {

@@ -14,7 +14,8 @@
  *   await apps.waitForSync(signal);
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node/dist/config.js";
+import { Watch } from "@kubernetes/client-node/dist/watch.js";
 import { getLogger } from "../observability/log.ts";
 import type { KubeClient } from "./client.ts";
 import { getJson, KubeHttpError } from "./raw-request.ts";

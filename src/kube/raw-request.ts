@@ -7,7 +7,8 @@
  * shapes, so it lists through this helper. It uses the same `undici` fetch and
  * TLS dispatcher as client-node's own Watch.
  */
-import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { HttpMethod, RequestContext } from "@kubernetes/client-node/dist/gen/index.js";
 import { STATUS_CODES } from "node:http";
 import { fetch } from "undici";
 

@@ -1,7 +1,14 @@
 /**
- * The health endpoint: `/healthz` (the process is alive) and `/readyz` (the
+ * The health endpoint: `/healthz` (the process is alive), `/readyz` (the
  * component is ready: listening/connected and informers synced), which
- * upstream documents but never serves. Nothing else is served on this port.
+ * upstream documents but never serves, and `/livez` (always 200 while the
+ * process serves). Nothing else is served on this port.
+ *
+ * With principal HA, `/healthz` is what a GSLB checks, as upstream: every
+ * answer carries `X-HA-State`, and a principal that is not active answers
+ * 503 `HA state: <state> - not accepting traffic`. `/readyz` is 503 then too.
+ * Liveness probes must use `/livez` in HA mode: a passive principal is alive
+ * but not ready (upstream's liveness probe on `/healthz` restarts it).
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,7 +24,13 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(opts: { host?: string; port: number; ready: ReadinessCheck }): Promise<HealthServer> {
+/** The HA state as health answers need it (src/ha/). */
+export interface HealthHaState {
+  state(): string;
+  active(): boolean;
+}
+
+export async function startHealthServer(opts: { host?: string; port: number; ready: ReadinessCheck; ha?: HealthHaState }): Promise<HealthServer> {
   const log = getLogger("observability");
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -25,10 +38,16 @@ export async function startHealthServer(opts: { host?: string; port: number; rea
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
     }
+    const ha = opts.ha;
     if (path === "/healthz") {
+      const haHeaders = ha ? { "X-HA-State": ha.state() } : {};
+      if (ha && !ha.active()) {
+        res.writeHead(503, { "content-type": "text/plain", ...haHeaders }).end(`HA state: ${ha.state()} - not accepting traffic\n`);
+      } else res.writeHead(200, { "content-type": "text/plain", ...haHeaders }).end("ok\n");
+    } else if (path === "/livez") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
     } else if (path === "/readyz") {
-      const reason = opts.ready();
+      const reason = opts.ready() ?? (ha && !ha.active() ? `HA state ${ha.state()}` : undefined);
       if (reason === undefined) res.writeHead(200, { "content-type": "text/plain" }).end("ready\n");
       else res.writeHead(503, { "content-type": "text/plain" }).end(`not ready: ${reason}\n`);
     } else {

@@ -28,6 +28,7 @@ export const LOG_COMPONENTS = [
   "events",
   "observability",
   "diagnostics",
+  "ha",
 ] as const;
 
 const TSLOG_LEVEL: Record<LogLevel, number> = { trace: 1, debug: 2, info: 3, warning: 4, error: 5, fatal: 6 };

@@ -37,6 +37,8 @@ export interface PrincipalServiceOptions {
   registerAgent?: (agent: string) => Promise<unknown>;
   /** Takes over an authenticated Subscribe stream; resolves when the stream is done. */
   subscribe: (ctx: SubscribeContext) => Promise<void>;
+  /** Principal HA: undefined while agents are accepted, else why not (Subscribe answers UNAVAILABLE with it). */
+  accepting?: () => string | undefined;
 }
 
 function grpcError(code: status, details: string): ServiceError {
@@ -52,9 +54,10 @@ export function metadataValues(md: Metadata): Map<string, string[]> {
   return out;
 }
 
-type PeerCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getPeer" | "getAuthContext">;
+export type PeerCall = Pick<ServerUnaryCall<unknown, unknown>, "metadata" | "getPeer" | "getAuthContext">;
 
-function peerInput(call: PeerCall): PeerIdentityInput {
+/** Who called: metadata, the verified TLS peer certificate (native or bridged from a WebSocket), address. */
+export function peerInput(call: PeerCall): PeerIdentityInput {
   // A call bridged from a WebSocket: the outer connection's peer, as the bridge verified it.
   const bridged = bridgedPeerOf(call);
   if (bridged) {
@@ -165,6 +168,12 @@ export function eventStreamService(opts: PrincipalServiceOptions): EventStreamSe
         if (!identity?.ok) {
           log.info("subscribe refused", { reason: identity?.reason ?? "no authorization metadata", client: stream.getPeer() });
           stream.emit("error", grpcError(status.UNAUTHENTICATED, "invalid authentication data"));
+          return;
+        }
+        const refusal = opts.accepting?.();
+        if (refusal !== undefined) {
+          log.info("subscribe refused", { agent: identity.agent, reason: refusal });
+          stream.emit("error", grpcError(status.UNAVAILABLE, refusal));
           return;
         }
         // Send response headers now: Subscribe has no hello message, and the

@@ -16,7 +16,8 @@ import { waitForApiServer, type KubeClient } from "../kube/client.ts";
 import { cipherListText, tlsVersionOptions, wantsCipherList } from "../transport/tls-options.ts";
 import { readPem, readSecret, secretField } from "../transport/tls-material.ts";
 import { serverCredentials, type ServerTlsMaterial } from "../transport/server-credentials.ts";
-import { ServerCredentials } from "@grpc/grpc-js";
+import { channelCredentials } from "../transport/client-credentials.ts";
+import { ServerCredentials, type ChannelCredentials } from "@grpc/grpc-js";
 import { readFile } from "node:fs/promises";
 import { createPrincipalAuth } from "./principal-auth.ts";
 import { startPrincipalServer, type PrincipalServer } from "./server.ts";
@@ -29,6 +30,7 @@ import { startLiveResources } from "./live-resources.ts";
 import { startTracingAndProfiling } from "../cli/tracing-and-profiling.ts";
 import { selfRegistrationSettings } from "../registration/registration-settings.ts";
 import { SelfRegistration } from "../registration/self-registration.ts";
+import { createPrincipalHa } from "../ha/principal-ha.ts";
 
 export type PrincipalSettings = SettingValues<typeof PRINCIPAL_SETTINGS>;
 
@@ -43,10 +45,16 @@ function parseAuth(cfg: PrincipalSettings): AuthMethod {
   }
 }
 
-async function serverTls(cfg: PrincipalSettings, method: AuthMethod, kube: () => KubeClient): Promise<ServerCredentials> {
+/**
+ * The server credentials, and the channel credentials an HA replica dials its
+ * peer with: the same material turned around (client certificate = our server
+ * certificate, trusted CA = our client CA, same TLS versions and ciphers), as
+ * upstream; plaintext with --insecure-plaintext (a mesh sidecar carries identity).
+ */
+async function serverTls(cfg: PrincipalSettings, method: AuthMethod, kube: () => KubeClient): Promise<{ server: ServerCredentials; replica: () => ChannelCredentials }> {
   if (cfg.insecurePlaintext) {
     log.warn("serving gRPC WITHOUT TLS (--insecure-plaintext): only behind a mesh sidecar on loopback");
-    return ServerCredentials.createInsecure();
+    return { server: ServerCredentials.createInsecure(), replica: () => channelCredentials({ plaintext: true, insecureSkipVerify: false }) };
   }
   const requireClientCert = cfg.requireClientCerts || method.name === "mtls";
   let material: ServerTlsMaterial;
@@ -72,7 +80,11 @@ async function serverTls(cfg: PrincipalSettings, method: AuthMethod, kube: () =>
       material.clientCa = secretField(data, data["ca.crt"]?.length ? "ca.crt" : "tls.crt", where, "certificate");
     }
   }
-  return serverCredentials(material, { requireClientCert, ...tlsVersionOptions(cfg) });
+  const versions = tlsVersionOptions(cfg);
+  return {
+    server: serverCredentials(material, { requireClientCert, ...versions }),
+    replica: () => channelCredentials({ plaintext: false, insecureSkipVerify: false, rootCa: material.clientCa, clientCert: material.cert, clientKey: material.key, ...versions }),
+  };
 }
 
 async function signingKey(cfg: PrincipalSettings, kube: () => KubeClient): Promise<SigningKey> {
@@ -96,7 +108,7 @@ async function signingKey(cfg: PrincipalSettings, kube: () => KubeClient): Promi
 export async function startPrincipal(
   cfg: PrincipalSettings,
   signal?: AbortSignal,
-): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; metricsPort?: number; resourceProxyPort?: number; redisProxyPort?: number; close(): Promise<void> }> {
+): Promise<{ server: PrincipalServer; replication?: PrincipalReplication; metricsPort?: number; resourceProxyPort?: number; redisProxyPort?: number; haAdminPort?: number; close(): Promise<void> }> {
   if (cfg.namespace === "") {
     throw new StartupError("namespace is required for principal identity: set --namespace (env ARGOCD_PRINCIPAL_NAMESPACE)");
   }
@@ -117,13 +129,14 @@ export async function startPrincipal(
   log.info("authentication method", { auth: method.describe() });
   // Before the gRPC server and the informers, so their spans exist from the start.
   const tools = await startTracingAndProfiling(cfg, { serviceName: "principal", component: "principal" });
+  const metrics = createPrincipalMetrics(newRegistry());
+  const ha = await createPrincipalHa(cfg, { method, registry: metrics.registry });
   // Health first, so /healthz answers while we start; /readyz turns ready at the end.
   let notReady: string | undefined = "starting";
-  const health = cfg.healthzPort ? await startHealthServer({ port: cfg.healthzPort, ready: () => notReady }) : undefined;
-  const metrics = createPrincipalMetrics(newRegistry());
+  const health = cfg.healthzPort ? await startHealthServer({ port: cfg.healthzPort, ready: () => notReady, ha: ha.health }) : undefined;
   const metricsServer = cfg.metricsPort ? await startMetricsServer(cfg.metricsPort, metrics.registry) : undefined;
   const kube = lazyKube(cfg);
-  const credentials = await serverTls(cfg, method, kube);
+  const tls = await serverTls(cfg, method, kube);
   const issuer = new JwtIssuer({ key: await signingKey(cfg, kube) });
   const auth = createPrincipalAuth({
     method,
@@ -143,6 +156,7 @@ export async function startPrincipal(
         namespaceCreate: { enable: cfg.namespaceCreateEnable, pattern: cfg.namespaceCreatePattern, labels: cfg.namespaceCreateLabels },
         destinationBased: cfg.destinationBasedMapping,
         eventProcessors: cfg.eventProcessors,
+        ha: ha.replicationHooks,
       })
     : undefined;
   if (!replication) log.warn("no --kubeconfig and not in a cluster: Applications and AppProjects are NOT replicated");
@@ -155,7 +169,7 @@ export async function startPrincipal(
   const server = await startPrincipalServer({
     host: cfg.listenHost,
     port: cfg.listenPort,
-    credentials,
+    credentials: tls.server,
     auth,
     namespace: cfg.namespace,
     protocolVersion: cfg.protocolVersion,
@@ -164,8 +178,9 @@ export async function startPrincipal(
     websocket: cfg.enableWebsocket,
     registerAgent: registration ? (agent) => registration.register(agent) : undefined,
     ...metrics.hooks,
-    handler: metrics.wrapHandler((rec) => laneRouter({ replication: replication?.handler(rec), live: live.lanes(rec.agent) })),
-    services: live.grpcServices,
+    handler: metrics.wrapHandler((rec) => laneRouter({ replication: ha.inbound(rec, replication?.handler(rec)), live: live.lanes(rec.agent) })),
+    services: [...live.grpcServices, ha.service],
+    accepting: ha.subscribeRefusal,
   });
   grpcServer = server;
   live.attach(server.registry);
@@ -182,6 +197,15 @@ export async function startPrincipal(
     await tools.close();
     throw new StartupError(`starting replication: ${(err as Error).message}`);
   }
+  try {
+    await ha.start({ server, replication, kube: replication ? kube() : undefined, replicaCredentials: tls.replica });
+  } catch (err) {
+    await server.close();
+    await live.close();
+    await replication?.close();
+    await tools.close();
+    throw err;
+  }
   notReady = undefined;
   log.info("principal started", { namespace: cfg.namespace, port: server.port });
   return {
@@ -190,8 +214,10 @@ export async function startPrincipal(
     metricsPort: metricsServer?.port,
     resourceProxyPort: live.resourceProxy?.port,
     redisProxyPort: live.redis.proxy?.port,
+    haAdminPort: ha.adminPort(),
     async close() {
       notReady = "shutting down";
+      await ha.close();
       await server.close();
       await live.close();
       await replication?.close();

@@ -16,7 +16,6 @@ import type { AgentEvent } from "../events/cloudevent.ts";
 import { attachPingPolicy } from "../transport/ping-policy.ts";
 import { grpcHttp2Servers, resetServerCall } from "../transport/grpc-internals.ts";
 import { limitPreAuthCalls } from "../transport/pre-auth-limits.ts";
-import { listenWithWebSocket } from "../transport/websocket/principal-listener.ts";
 import { EventSession, type EventHandler } from "../transport/event-session.ts";
 import { AgentRegistry, type AgentMode, type AgentRecord } from "./agent-registry.ts";
 import { authenticationService, eventStreamService, versionService, type SubscribeContext } from "./grpc-services.ts";
@@ -55,8 +54,10 @@ export interface PrincipalServerOptions {
   onEvent?: (agent: string, ev: AgentEvent) => void;
   /** Also serve gRPC over WebSocket (grpc-ws, HTTP/1.1) on the same port (--enable-websocket). */
   websocket?: boolean;
-  /** More services on the same listener (the log and terminal streams of src/streams/). */
+  /** More services on the same listener (the log and terminal streams of src/streams/, HA replication). */
   services?: { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[];
+  /** Principal HA: undefined while agents' Subscribe is accepted, else the UNAVAILABLE message. */
+  accepting?: () => string | undefined;
 }
 
 export interface PrincipalServer {
@@ -115,6 +116,7 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
     onAuthFailure: opts.onAuthFailure,
     registerAgent: opts.registerAgent,
     subscribe,
+    accepting: opts.accepting,
   };
   server.addService(AuthenticationService, authenticationService(serviceOpts));
   server.addService(VersionService, versionService(serviceOpts));
@@ -122,8 +124,9 @@ export async function startPrincipalServer(opts: PrincipalServerOptions): Promis
   for (const svc of opts.services ?? []) server.addService(svc.definition, svc.implementation);
 
   const hostPort = `${opts.host.includes(":") ? `[${opts.host}]` : opts.host || "0.0.0.0"}:${opts.port}`;
+  // The WebSocket listener's modules (and ws) are evaluated only with --enable-websocket (issue #19).
   const ws = opts.websocket
-    ? await listenWithWebSocket(server, { host: opts.host, port: opts.port, credentials: opts.credentials, preAuthPaths: PRE_AUTH_PATHS })
+    ? await (await import("../transport/websocket/principal-listener.ts")).listenWithWebSocket(server, { host: opts.host, port: opts.port, credentials: opts.credentials, preAuthPaths: PRE_AUTH_PATHS })
     : undefined;
   const port =
     ws?.port ??

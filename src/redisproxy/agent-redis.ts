@@ -12,7 +12,7 @@
  *   const redis = new AgentRedisRequests({ writer, client: newRedisClient(target, "Argo CD's redis"), destinationBased: false });
  *   laneRouter({ replication, live: { redis: redis.handler } });
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./lazy-redis.ts";
 import { responseEvent } from "../events/cloudevent.ts";
 import { EventSources, EventTargets, EventTypes } from "../events/event-types.ts";
 import type { EventWriter } from "../events/event-writer.ts";
@@ -28,7 +28,7 @@ const log = getLogger("redis-proxy");
 export interface AgentRedisOptions {
   writer: EventWriter;
   /** Commands go here; subscriptions use a duplicate of it. */
-  client: Redis;
+  client: RedisClient;
   /** --destination-based-mapping: keys already name the app as the agent's Argo CD stores it. */
   destinationBased: boolean;
   metrics?: AgentRedisMetrics;
@@ -59,7 +59,7 @@ export class AgentRedisRequests {
   private readonly byLocal = new Map<string, Set<Subscription>>();
   private readonly byConnection = new Map<string, { lastPing: number; subs: Set<Subscription> }>();
   private readonly seen = new Set<string>();
-  private subscriber: Redis | undefined;
+  private subscriber: RedisClient | undefined;
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
   private subscriptions = 0;
@@ -159,7 +159,7 @@ export class AgentRedisRequests {
     this.subscriptions++;
   }
 
-  private sub(): Redis {
+  private sub(): RedisClient {
     if (!this.subscriber) {
       this.subscriber = this.opts.client.duplicate();
       this.subscriber.on("error", () => undefined); // the command client logs outages

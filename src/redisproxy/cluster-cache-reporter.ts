@@ -11,7 +11,7 @@
  *   const r = new ClusterCacheReporter({ client, writer, intervalMs: 10_000, connected: () => conn.status().state === "connected" });
  *   r.start(); ... r.close();
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./lazy-redis.ts";
 import { requestEvent } from "../events/cloudevent.ts";
 import { EventSources, EventTargets, EventTypes } from "../events/event-types.ts";
 import type { EventWriter } from "../events/event-writer.ts";
@@ -23,7 +23,7 @@ import { redisOutage } from "./redis-settings.ts";
 const log = getLogger("agent");
 
 export interface ClusterCacheReporterOptions {
-  client: Redis;
+  client: RedisClient;
   writer: EventWriter;
   intervalMs: number;
   connected: () => boolean;

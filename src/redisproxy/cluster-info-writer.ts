@@ -13,7 +13,7 @@
  *   registry.on((what, rec) => w.connectionState(rec.agent, what === "connected"));
  *   laneRouter({ live: { clusterCacheInfoUpdate: w.handler(agent) } });
  */
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./lazy-redis.ts";
 import type { ClusterCacheInfo } from "../events/payloads.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { secretInformer } from "../kube/informer.ts";
@@ -60,7 +60,7 @@ export function clusterServersFromSecrets(kube: KubeClient, namespace: string, s
 }
 
 export interface ClusterInfoWriterOptions {
-  client: Redis;
+  client: RedisClient;
   /** --redis-compression-type gzip (`.gz` keys, gzip values) or none. */
   gzip: boolean;
   servers: ClusterServers;

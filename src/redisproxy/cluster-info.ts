@@ -10,7 +10,7 @@
  *   const info = await readClusterInfo(redis, IN_CLUSTER_SERVER, true);
  */
 import { gunzipSync, gzipSync } from "node:zlib";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./lazy-redis.ts";
 
 /** Argo CD's cache version, part of every key (common.CacheVersion). */
 export const ARGOCD_CACHE_VERSION = "1.8.3";
@@ -60,13 +60,13 @@ export function clusterInfoJson(info: ClusterInfo): string {
   });
 }
 
-export async function readClusterInfo(redis: Redis, server: string, gzip: boolean): Promise<ClusterInfo | undefined> {
+export async function readClusterInfo(redis: RedisClient, server: string, gzip: boolean): Promise<ClusterInfo | undefined> {
   const raw = await redis.getBuffer(clusterInfoKey(server, gzip));
   if (!raw) return undefined;
   return JSON.parse((gzip ? gunzipSync(raw) : raw).toString("utf8")) as ClusterInfo;
 }
 
-export async function writeClusterInfo(redis: Redis, server: string, info: ClusterInfo, gzip: boolean): Promise<void> {
+export async function writeClusterInfo(redis: RedisClient, server: string, info: ClusterInfo, gzip: boolean): Promise<void> {
   const text = Buffer.from(clusterInfoJson(info) + "\n");
   await redis.set(clusterInfoKey(server, gzip), gzip ? gzipSync(text) : text, "EX", CLUSTER_INFO_TTL_SECONDS);
 }

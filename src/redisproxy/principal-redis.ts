@@ -20,7 +20,7 @@ import { tlsVersionOptions, type TlsVersionSettings } from "../transport/tls-opt
 import { readPem, readSecret, secretField } from "../transport/tls-material.ts";
 import { ClusterInfoWriter, clusterServersFromSecrets } from "./cluster-info-writer.ts";
 import { redisProxyMetrics } from "./metrics.ts";
-import { startRedisProxy, type RedisProxy, type RedisProxyOptions } from "./redis-proxy.ts";
+import type { RedisProxy, RedisProxyOptions } from "./redis-proxy.ts";
 import { newRedisClient, parseRedisAddress, redisCredentials, redisTls } from "./redis-settings.ts";
 
 export interface PrincipalRedisSettings extends TlsVersionSettings {
@@ -94,9 +94,10 @@ export async function startPrincipalRedis(cfg: PrincipalRedisSettings, deps: Pri
     cfg.namespace,
   );
   const { password } = await redisCredentials({ credsDir: cfg.redisCredsDirPath, password: cfg.redisPassword });
+  // The proxy's modules (and redis-parser) are evaluated only when it runs (issue #19).
   const proxy = cfg.disableRedisProxy
     ? undefined
-    : await startRedisProxy({
+    : await (await import("./redis-proxy.ts")).startRedisProxy({
         host: cfg.listenHost,
         port: cfg.redisProxyPort,
         backend: { ...address, ...(backendTls ? { tls: backendTls } : {}) },

@@ -13,11 +13,11 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import type { ConnectionOptions } from "node:tls";
-import { Redis } from "ioredis";
 import { StartupError } from "../cli/component-command.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { getLogger } from "../observability/log.ts";
 import { readPem, readSecret, secretField } from "../transport/tls-material.ts";
+import { LazyRedis, type RedisClient } from "./lazy-redis.ts";
 
 const log = getLogger("redis-proxy");
 
@@ -83,10 +83,11 @@ export interface RedisTarget {
  * reconnecting with a backoff capped at 5 s. A command waits for a
  * reconnect at most once and at most 10 s, so an outage turns into a quick
  * error for the proxy instead of a principal-side timeout. An unreachable
- * redis is logged once per outage, not once per attempt.
+ * redis is logged once per outage, not once per attempt. ioredis itself is
+ * loaded only with the first command (lazy-redis.ts).
  */
-export function newRedisClient(t: RedisTarget, purpose: string): Redis {
-  const client = new Redis({
+export function newRedisClient(t: RedisTarget, purpose: string): RedisClient {
+  const client = new LazyRedis(async () => new (await import("ioredis")).Redis({
     host: t.host,
     port: t.port,
     ...(t.username ? { username: t.username } : {}),
@@ -99,7 +100,7 @@ export function newRedisClient(t: RedisTarget, purpose: string): Redis {
     commandTimeout: 10_000,
     enableReadyCheck: false,
     retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 5), 5_000),
-  });
+  }));
   client.on("error", (err: Error) => {
     if (!outages.has(client)) log.warn(`cannot reach ${purpose}; retrying`, { address: `${t.host}:${t.port}`, error: err.message });
     outages.set(client, `cannot reach ${purpose} at ${t.host}:${t.port}: ${err.message}`);
@@ -110,9 +111,9 @@ export function newRedisClient(t: RedisTarget, purpose: string): Redis {
   return client;
 }
 
-const outages = new WeakMap<Redis, string>();
+const outages = new WeakMap<RedisClient, string>();
 
 /** Why a client made by newRedisClient cannot reach its redis now, if it cannot (clearer than ioredis's retry errors). */
-export function redisOutage(client: Redis): string | undefined {
+export function redisOutage(client: RedisClient): string | undefined {
   return outages.get(client);
 }

@@ -20,7 +20,7 @@
  *   call drains, so a slow caller slows the kubelet, not our memory.
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { HttpMethod, RequestContext } from "@kubernetes/client-node";
+import { HttpMethod, RequestContext } from "@kubernetes/client-node/dist/gen/index.js";
 import { credentials, status, type ChannelInterface, type ClientWritableStream, type Metadata, type ServiceError } from "@grpc/grpc-js";
 import { fetch } from "undici";
 import type { ContainerLogRequest } from "../events/payloads.ts";

@@ -16,9 +16,6 @@
  */
 import { Writable, PassThrough } from "node:stream";
 import type { KubeConfig, V1Status } from "@kubernetes/client-node";
-import { Exec } from "@kubernetes/client-node";
-// Not re-exported by the package index; needed to give Exec our own streams.
-import { WebSocketHandler } from "@kubernetes/client-node/dist/web-socket-handler.js";
 import { credentials, status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import type WebSocket from "ws";
 import type { ContainerTerminalRequest } from "../events/payloads.ts";
@@ -94,6 +91,12 @@ export class AgentTerminals {
   private async run(req: ContainerTerminalRequest): Promise<void> {
     const live = this.o.channel();
     if (!live) throw new Error("not connected to the principal");
+    // Loaded with the first session: client-node's exec brings ws with it (issue #19). WebSocketHandler
+    // is not re-exported by the package index; it gives Exec our own streams.
+    const [{ Exec }, { WebSocketHandler }] = await Promise.all([
+      import("@kubernetes/client-node/dist/exec.js"),
+      import("@kubernetes/client-node/dist/web-socket-handler.js"),
+    ]);
     const client = new TerminalStreamServiceClient("principal", credentials.createInsecure(), { channelOverride: live.channel });
     const call = client.streamTerminal(live.metadata);
     const uuid = req.uuid;

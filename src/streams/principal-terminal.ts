@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
-import { WebSocketServer, type WebSocket } from "ws";
+import type { WebSocket, WebSocketServer } from "ws";
 import { requestEvent } from "../events/cloudevent.ts";
 import { EventSources, EventTargets, EventTypes } from "../events/event-types.ts";
 import type { ContainerTerminalRequest } from "../events/payloads.ts";
@@ -63,11 +63,9 @@ function refuse(socket: Duplex, code: number, reason: string, body = ""): void {
 
 export class TerminalSessions {
   private readonly sessions = new Map<string, TerminalSession>();
-  private readonly wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: MAX_FRAME_BYTES,
-    handleProtocols: (offered) => TERMINAL_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
-  });
+  /** Made with the first session: ws is loaded only for the web terminal or --enable-websocket (issue #19). */
+  private wss: Promise<WebSocketServer> | undefined;
+  private closed = false;
 
   private readonly o: TerminalSessionsOptions;
 
@@ -81,13 +79,33 @@ export class TerminalSessions {
 
   /** The resource proxy's hook for a WebSocket upgrade on …/pods/{pod}/exec. */
   readonly upgradeHook = (call: ProxyCall, req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const { agent, path, query } = call;
+    const { agent } = call;
     if (this.o.agents.mode(agent) !== "managed") return refuse(socket, 400, "Bad Request", "web terminal is only supported for managed agents\n");
     if (!this.o.agents.connected(agent)) {
       this.o.metrics?.proxyError(agent, "agent_disconnected");
       return refuse(socket, 502, "Bad Gateway");
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, agent, {
+    void this.server().then((wss) => {
+      if (this.closed) return refuse(socket, 503, "Service Unavailable");
+      this.upgrade(wss, req, socket, head, agent, call);
+    }, (err: unknown) => {
+      log.error("web terminal: cannot load the WebSocket server", { error: (err as Error).message });
+      refuse(socket, 500, "Internal Server Error");
+    });
+  };
+
+  private server(): Promise<WebSocketServer> {
+    this.wss ??= import("ws").then(({ WebSocketServer }) => new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_FRAME_BYTES,
+      handleProtocols: (offered) => TERMINAL_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+    }));
+    return this.wss;
+  }
+
+  private upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, agent: string, call: ProxyCall): void {
+    const { path, query } = call;
+    wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, agent, {
       uuid: randomUUID(),
       namespace: path.namespace ?? "",
       podName: path.name,
@@ -98,7 +116,7 @@ export class TerminalSessions {
       stdout: true,
       stderr: true,
     }));
-  };
+  }
 
   private open(ws: WebSocket, agent: string, req: ContainerTerminalRequest): void {
     const s: TerminalSession = {
@@ -234,7 +252,8 @@ export class TerminalSessions {
   }
 
   close(): void {
+    this.closed = true;
     for (const s of [...this.sessions.values()]) this.finish(s, 1001, "principal shutting down");
-    this.wss.close();
+    void this.wss?.then((wss) => wss.close(), () => undefined);
   }
 }

@@ -401,7 +401,8 @@ test("validate principal finds bad cluster Secrets, Applications in its namespac
   }));
 
   const apps = { group: "argoproj.io", version: "v1alpha1", namespace: NS, plural: "applications" };
-  const app = { apiVersion: "argoproj.io/v1alpha1", kind: "Application", metadata: { name: "misplaced" }, spec: { project: "default", destination: {}, source: {} } };
+  const app = { apiVersion: "argoproj.io/v1alpha1", kind: "Application", metadata: { name: "misplaced" },
+    spec: { project: "default", source: { repoURL: "https://example.invalid/repo.git", path: "guestbook" }, destination: { server: "https://kubernetes.default.svc", namespace: "guestbook" } } };
   await broken(() => hub.custom.createNamespacedCustomObject({ ...apps, body: app }), () => hub.custom.deleteNamespacedCustomObject({ ...apps, name: "misplaced" }),
     () => onlyFailing(validPrincipal(), { "Verifying no Application CRs": new RegExp(`applications exist in principal namespace ${NS}`) }));
 

@@ -85,11 +85,11 @@ describe("kube layer against real API servers", { timeout: 120_000 }, () => {
     assert.equal((patched.spec.source as Record<string, unknown>).path, "guestbook", "merge patch keeps siblings");
     await eventually("informer update", () => events.includes("update:guestbook"));
 
-    // Status subresource: status changes, spec changes in the same request are ignored.
+    // Argo CD's own Application CRD has no status subresource (its controller writes status
+    // with a plain update): updateStatus falls back to the object and keeps the spec.
     const current = (await apps.get(cpNs, "guestbook"))!;
     const withStatus = await apps.updateStatus({
       ...current,
-      spec: { ...current.spec, project: "ignored" },
       status: { sync: { status: "Synced", revision: "abc123" }, health: { status: "Healthy" } },
     });
     assert.deepEqual(withStatus.status?.sync, { status: "Synced", revision: "abc123" });
@@ -158,7 +158,7 @@ describe("kube layer against real API servers", { timeout: 120_000 }, () => {
     assert.equal((await managedApps.list(managedNs)).items.length, 0);
 
     // Same name in the other cluster is a different object.
-    const other = await managedApps.create(guestbook(managedNs, { spec: { project: "agent-side" } }));
+    const other = await managedApps.create(guestbook(managedNs, { spec: { ...guestbook(managedNs).spec, project: "agent-side" } }));
     const mine = (await cpApps.get(cpNs, "guestbook"))!;
     assert.notEqual(other.metadata.uid, mine.metadata.uid);
     assert.equal(mine.spec.project, "default");

@@ -1,24 +1,28 @@
 /**
  * Server-side validation of the rendered overlays: `kubectl apply --dry-run=server
  * --validate=strict` against a real kube-apiserver (test/support/kube-env.ts), with
- * minimal structural CRDs for the Istio and Linkerd kinds (test/support/crds/mesh/), so
- * schemas, enums, unknown fields, RBAC objects and the admission policy are all checked
- * by the API server itself. The Linkerd overlay's ValidatingAdmissionPolicy is also
+ * Istio's own CRDs (crd-all.gen.yaml of the istio.io/istio module, test/support/upstream-crds.ts)
+ * and minimal structural CRDs for the Linkerd kinds (test/support/crds/mesh/linkerd.yaml:
+ * the module proxy does not serve Linkerd's), so schemas, enums, unknown fields, RBAC
+ * objects and the admission policy are all checked by the API server itself (the overlays
+ * alone and with components/ha). The Linkerd overlay's ValidatingAdmissionPolicy is also
  * installed for real and must refuse a principal pod without the linkerd-proxy container.
  *
  * Needs kubectl on PATH (the dry run is kubectl's) and the API server binaries
- * (scripts/setup-kube-tools.sh).
+ * (scripts/setup-kube-tools.sh), and the CRD cache (scripts/setup-crds.sh).
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startKubeEnv, type KubeClusterHandle, type KubeEnv } from "../support/kube-env.ts";
-import { findKubectl, findObject, OVERLAYS, renderOverlay, type KubeManifest } from "../support/kustomize.ts";
+import { findKubectl, findObject, OVERLAYS, renderComposition, renderOverlay, type KubeManifest } from "../support/kustomize.ts";
+import { istioCrds } from "../support/upstream-crds.ts";
 
-const MESH_CRD_DIR = join(import.meta.dirname, "..", "support", "crds", "mesh");
+const LINKERD_CRDS = join(import.meta.dirname, "..", "support", "crds", "mesh", "linkerd.yaml");
+/** The Istio kinds our overlays use. */
+const ISTIO_KINDS = ["peerauthentications.security.istio.io", "destinationrules.networking.istio.io", "sidecars.networking.istio.io"];
 const CLUSTER_SCOPED = new Set([
   "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "CustomResourceDefinition",
 ]);
@@ -75,12 +79,17 @@ before(async () => {
   cluster = env.cluster("manifests");
   ns = cluster.ns("argocd");
   // The mesh CRDs, for real (create only what is missing: a shared cluster may run a real mesh).
-  for (const file of readdirSync(MESH_CRD_DIR).filter((f) => f.endsWith(".yaml"))) {
-    const res = await kubectl(["create", "-f", join(MESH_CRD_DIR, file), "-o", "name"]);
+  const sources: [string, string[], string | undefined][] = [
+    ["Istio's crd-all.gen.yaml", ["create", "-f", "-", "-o", "name"], asJsonStream(istioCrds(ISTIO_KINDS) as unknown as KubeManifest[])],
+    [LINKERD_CRDS, ["create", "-f", LINKERD_CRDS, "-o", "name"], undefined],
+  ];
+  for (const [what, args, input] of sources) {
+    const res = await kubectl(args, input);
     for (const line of res.stdout.split("\n").filter(Boolean)) createdCrds.push(line);
-    assert.ok(res.code === 0 || /AlreadyExists/.test(res.stderr), `installing ${file}:\n${res.stderr}`);
+    assert.ok(res.code === 0 || /AlreadyExists/.test(res.stderr), `installing ${what}:\n${res.stderr}`);
   }
-  await kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", "-f", MESH_CRD_DIR]);
+  await kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", ...ISTIO_KINDS.map((n) => `crd/${n}`)]);
+  await kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", "-f", LINKERD_CRDS]);
 });
 
 after(async () => {
@@ -110,6 +119,17 @@ describe("manifests: server-side dry run against a real kube-apiserver", () => {
       }
     });
   }
+
+  it("kubectl apply --dry-run=server accepts every overlay with components/ha (principal HA)", async () => {
+    for (const overlay of OVERLAYS) {
+      const objects = intoTestNamespace(renderComposition([`overlays/${overlay}`], ["components/ha"]));
+      const res = await dryRunApply(objects);
+      assert.equal(res.code, 0, `dry run of overlays/${overlay} + components/ha failed:\n${res.stderr}`);
+      assert.equal(res.stdout.split("\n").filter(Boolean).length, objects.length, `one line per object:\n${res.stdout}`);
+      assert.match(res.stdout, /^configmap\/argocd-agent-ha-params .*\(server dry run\)$/m);
+      assert.match(res.stdout, /^networkpolicy\.networking\.k8s\.io\/argocd-agent-principal-healthz .*\(server dry run\)$/m);
+    }
+  });
 
   it("rejects what the real API would reject: unknown fields, bad enums, invalid specs", async () => {
     const istio = intoTestNamespace(renderOverlay("istio"));

@@ -53,12 +53,13 @@ test("sync operation reaches the agent, is consumed, and terminate is forwarded"
   // What the agent cluster's application controller does: take the operation and start it.
   const cur = (await onAgent("guestbook"))!;
   await apps(h.managed).update({ ...cur, operation: undefined });
-  await apps(h.managed).patchStatus(NS, "guestbook", { status: { operationState: { operation: op, phase: "Running" } } });
+  const startedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z"); // Argo CD writes whole seconds
+  await apps(h.managed).patchStatus(NS, "guestbook", { status: { operationState: { operation: op, phase: "Running", startedAt } } });
   await eventually("operation cleared on principal", async () => {
     const a = await onPrincipal("guestbook");
     return !a?.operation && (a?.status?.["operationState"] as { phase?: string } | undefined)?.phase === "Running";
   });
-  await apps(h.cp).patchStatus(MANAGED, "guestbook", { status: { operationState: { operation: op, phase: "Terminating" } } });
+  await apps(h.cp).patchStatus(MANAGED, "guestbook", { status: { operationState: { operation: op, phase: "Terminating", startedAt } } });
   await eventually("terminating on agent", async () => ((await onAgent("guestbook"))?.status?.["operationState"] as { phase?: string })?.phase === "Terminating");
 });
 
@@ -151,8 +152,10 @@ test("bad input from an agent is rejected without harm", { timeout: 60_000 }, as
   w.add(objectEvent(EventTypes.statusUpdate, EventTargets.application, { metadata: { name: "../../x", uid: "1" }, status: {} } as never, src));
   w.add(newEvent({ type: EventTypes.statusUpdate, target: EventTargets.application, source: src, resourceId: "r1", eventId: "e1", payload: { metadata: 5 } }));
   w.add(newEvent({ type: `${EventTypes.create}-bogus` as never, target: EventTargets.application, source: src, resourceId: "r2", eventId: "e2", payload: {} }));
-  w.add(objectEvent(EventTypes.statusUpdate, EventTargets.application, { metadata: { name: "victim", namespace: "agent-auto", uid: "2" }, spec: {}, status: { health: { status: "Degraded" } } } as never, src));
-  w.add(objectEvent(EventTypes.create, EventTargets.application, { metadata: { name: "intruder", namespace: "agent-auto", uid: "3" }, spec: {} } as never, src));
+  // Valid Applications, so only the namespace check can keep them out.
+  const validSpec = app("x", NS).spec;
+  w.add(objectEvent(EventTypes.statusUpdate, EventTargets.application, { metadata: { name: "victim", namespace: "agent-auto", uid: "2" }, spec: validSpec, status: { health: { status: "Degraded" } } } as never, src));
+  w.add(objectEvent(EventTypes.create, EventTargets.application, { metadata: { name: "intruder", namespace: "agent-auto", uid: "3" }, spec: validSpec } as never, src));
   // Replication keeps working for everything else.
   await apps(h.managed).patchStatus(NS, "keep", { status: { health: { status: "Healthy" } } });
   await eventually("later status still applied", async () => ((await onPrincipal("keep"))?.status?.["health"] as { status?: string })?.status === "Healthy");

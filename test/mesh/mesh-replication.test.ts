@@ -186,7 +186,7 @@ test("changes made while the idle timeout has just cut the stream all arrive, bo
     await Promise.all([
       applications(cp).patch(agentNs, "guestbook", { spec: { source: { path: `guestbook-v${i}` } } }),
       applications(cp).create(app(`extra-${i}`, `extra-${i}`)),
-      applications(wl).patchStatus(wlArgocd, "guestbook", { status: { sync: { revision: `rev-${i}` } } }),
+      applications(wl).patchStatus(wlArgocd, "guestbook", { status: { sync: { status: "Synced", revision: `rev-${i}` } } }),
     ]);
   }
   await eventually("the last spec on the agent's cluster", async () => spec(await applications(wl).get(wlArgocd, "guestbook"))?.source?.path === "guestbook-v4");

@@ -2,7 +2,8 @@
  * The static-binary download (`npm run release`, scripts/release.ts) as a user receives it: the
  * file set and `sha256sum -c SHA256SUMS`; both executables are ELF for their architecture with
  * the SEA blob injected; the x64 one runs `version` as uid 65532 in a distroless-like chroot, the
- * arm64 one in an arm64 distroless-like chroot under qemu-aarch64-static (emulated); the SBOM
+ * arm64 one in an arm64 distroless-like chroot under qemu-aarch64-static (emulated); both carry
+ * the baked-in Node options (SEA execArgv) and the x64 one starts with them; the SBOM
  * lists exactly the npm packages esbuild bundled, with version and license; the Dockerfile maps
  * TARGETARCH to the right executable; and a second full release run reproduces every file
  * byte for byte except the x64 executable, whose only varying input is V8's code cache.
@@ -25,7 +26,7 @@ import { ROOT } from "../support/processes.ts";
 import { distrolessRoot } from "../support/distroless.ts";
 import { RELEASE_FILES } from "../../scripts/release.ts";
 import { readElf, seaBlobInfo } from "../../scripts/release/elf.ts";
-import { injectSeaBlob, SEA_FUSE, SEA_RESOURCE } from "../../scripts/release/sea.ts";
+import { injectSeaBlob, SEA_EXEC_ARGV, SEA_FUSE, SEA_RESOURCE } from "../../scripts/release/sea.ts";
 import { metafileInputs } from "../../scripts/release/bundles.ts";
 import { bundledPackageDirs, componentPath, licenseText, type CdxBom } from "../../scripts/release/sbom.ts";
 
@@ -93,6 +94,8 @@ test("ELF: x86-64 and AArch64 executables, each with one NODE_SEA_BLOB note hold
     const info = seaBlobInfo(blob);
     assert.equal(info.codeCache, codeCache, `${file}: code cache ${codeCache ? "expected" : "impossible for a foreign architecture"}`);
     assert.ok(info.disableExperimentalSeaWarning && !info.useSnapshot, `${file}: flags ${info.flags}`);
+    assert.ok(info.execArgv, `${file}: the blob carries execArgv (flags ${info.flags})`);
+    for (const arg of SEA_EXEC_ARGV) assert.ok(blob.indexOf(arg) > 0, `${file}: the blob holds ${arg}`);
     assert.ok(blob.indexOf(cjs) > 0, `${file}: the blob embeds ${RELEASE_FILES.cjs} byte for byte`);
     const bytes = readFileSync(exe);
     assert.ok(bytes.indexOf(`${SEA_FUSE}:1`) > 0, `${file}: the SEA fuse is flipped`);
@@ -124,6 +127,36 @@ test("x64: runs version as uid 65532 in a chroot holding only itself and distrol
   t.after(root.remove);
   assert.deepEqual(readdirSync(root.root).filter((f) => f !== "lib" && f !== "lib64"), ["argocd-agent"]);
   checkVersion((args) => execFileSync("chroot", root.chrootArgs(args), { encoding: "utf8" }), "linux/x64", true);
+});
+
+test("x64: starts with the baked-in Node options (V8's young generation stays small); NODE_OPTIONS still extends them", () => {
+  // Loaded before the bundle through NODE_OPTIONS: churns short-lived objects, then reports the young generation's size.
+  const probe = join(scratch, "probe.cjs");
+  writeFileSync(probe, `const v8 = require("node:v8"); let keep = [];
+for (let i = 0; i < 3e6; i++) { keep.push({ i, s: "x" + i }); if (keep.length > 2e5) keep = []; }
+const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_size;
+process.stderr.write("PROBE " + JSON.stringify({ execArgv: process.execArgv, youngMiB: young / 1048576, limitMiB: v8.getHeapStatistics().heap_size_limit / 1048576 }) + "\n");
+`);
+  const run = (nodeOptions: string) => {
+    const res = spawnSync(join(A, RELEASE_FILES.x64), ["version"], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", NODE_OPTIONS: nodeOptions } });
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(res.stdout, `argocd-agent-${PKG.version}\n`);
+    const line = /^PROBE (.*)$/m.exec(res.stderr);
+    assert.ok(line, `no probe output:\n${res.stderr}`);
+    return JSON.parse(line[1]!) as { execArgv: string[]; youngMiB: number; limitMiB: number };
+  };
+  const plain = run(`--require ${probe}`);
+  assert.deepEqual(plain.execArgv, SEA_EXEC_ARGV);
+  // Node's default lets it grow to 2 × 64 MiB under this churn; 2 × 4 MiB (plus V8's rounding) with the cap.
+  assert.ok(plain.youngMiB <= 16, `young generation ${plain.youngMiB} MiB`);
+  const extended = run(`--require ${probe} --max-old-space-size=200`);
+  assert.deepEqual(extended.execArgv, SEA_EXEC_ARGV);
+  assert.ok(extended.limitMiB < 400, `NODE_OPTIONS --max-old-space-size=200 applies (heap limit ${extended.limitMiB} MiB)`);
+  assert.ok(extended.youngMiB <= 16);
+  // For comparison, the same probe under plain node without the option: the cap is what keeps it small.
+  const bare = spawnSync(process.execPath, ["--require", probe, "-e", "0"], { encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+  const bareFigures = JSON.parse(/^PROBE (.*)$/m.exec(bare.stderr)![1]!) as { youngMiB: number };
+  assert.ok(bareFigures.youngMiB > 32, `plain node's young generation grows (${bareFigures.youngMiB} MiB)`);
 });
 
 test("arm64: runs version under qemu-aarch64-static (emulated) in an arm64 distroless-like chroot as uid 65532", (t) => {

@@ -1,9 +1,9 @@
 /**
  * envtest-style Kubernetes for tests: real kube-apiserver processes on
  * loopback, one per simulated cluster, all sharing one etcd (each under its
- * own --etcd-prefix, so they see disjoint data). Argo CD's Application and
- * AppProject CRDs (test/support/crds) and the requested namespaces are
- * installed before startKubeEnv() resolves.
+ * own --etcd-prefix, so they see disjoint data). Argo CD's own Application and
+ * AppProject CRDs (upstream's, test/support/upstream-crds.ts) and the requested
+ * namespaces are installed before startKubeEnv() resolves.
  *
  * @example
  *   const env = await startKubeEnv({ clusters: ["control-plane", "agent-managed"] });
@@ -20,16 +20,17 @@
  * always go through ns(). The CRDs are created only if missing, and stop()
  * deletes the namespaces it created.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { stringify as toYaml } from "yaml";
 import { createKubeClient } from "../../src/kube/client.ts";
 import { ensureNamespace, isAlreadyExists } from "../../src/kube/crud.ts";
 import { generatePki, type KubePki } from "./kube-certs.ts";
+import { argoCdCrds } from "./upstream-crds.ts";
 import {
   findKubeBinaries, freePort, type KubeBinaries, logTail, registerTempDir, removeTempDir, startProcess, stopProcess, sweepStaleTempDirs, type ManagedProcess,
 } from "./kube-processes.ts";
@@ -68,7 +69,6 @@ export interface KubeEnvOptions {
   apiserverFlags?: string[];
 }
 
-const CRD_DIR = join(import.meta.dirname, "crds");
 const STARTUP_TIMEOUT_MS = 90_000;
 const TEMP_PREFIX = "argocd-agent-kube-env-";
 
@@ -236,8 +236,7 @@ interface Crd {
 
 async function installCrds(kubeConfig: KubeConfig): Promise<void> {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const crds = readdirSync(CRD_DIR).filter((f) => f.endsWith(".yaml"))
-    .map((f) => parseYaml(readFileSync(join(CRD_DIR, f), "utf8")) as Crd);
+  const crds = argoCdCrds() as unknown as Crd[];
   await Promise.all(crds.map(async (body) => {
     try {
       await api.createClusterCustomObject({ ...CRD_API, body });
@@ -271,7 +270,9 @@ async function waitUntilServed(api: CustomObjectsApi, crd: Crd, deadline: number
     if (Date.now() > deadline) throw new Error(`CRD ${crd.metadata.name} not served after 30s`);
     await sleep(50);
   }
-  const body = { apiVersion: `${group}/${version}`, kind, metadata: { name: "warm-up" }, spec: {} };
+  // Valid for Argo CD's schemas (an Application needs a project and a destination).
+  const spec = kind === "Application" ? { project: "default", destination: {} } : {};
+  const body = { apiVersion: `${group}/${version}`, kind, metadata: { name: "warm-up" }, spec };
   await api.createNamespacedCustomObject({ group, version, plural: names.plural, namespace: "default", body, dryRun: "All" });
 }
 

@@ -13,7 +13,10 @@
  *   WebSocket in `v4.channel.k8s.io` (what the kubelet's own WebSocket server
  *   offers), running a tiny shell: echo, stty size, exit [n]; unknown
  *   commands print "not found"; a command other than sh/bash fails with
- *   "executable file not found", as container runtimes say.
+ *   "executable file not found", as container runtimes say;
+ * - `/portForward/{ns}/{pod}?port=N` as a WebSocket in `v4.channel.k8s.io`
+ *   (kubelet-portforward.ts), to the local TCP port `forwardPort()` gave
+ *   for that pod port.
  *
  * `registerNode()` creates the Node (status.addresses 127.0.0.1,
  * daemonEndpoints.kubeletEndpoint.port = our port) and `runningPod()` a Pod
@@ -25,6 +28,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { WebSocketServer, type WebSocket } from "ws";
 import { kubeRequest } from "../../src/kube/raw-request.ts";
 import type { KubePki } from "./kube-certs.ts";
+import { servePortForward, type PortForwardRecord } from "./kubelet-portforward.ts";
 
 export interface LogLine {
   /** RFC 3339 with nanoseconds, as the kubelet writes it. */
@@ -88,6 +92,9 @@ export interface KubeletStandIn {
   /** Every request the API server made (path and query), for assertions on options. */
   requests: { path: string; query: URLSearchParams }[];
   execs: ExecRecord[];
+  portForwards: PortForwardRecord[];
+  /** The pod's port `podPort` is 127.0.0.1:`localPort` (the stand-in for the pod network). */
+  forwardPort(ns: string, pod: string, podPort: number, localPort: number): void;
   container(ns: string, pod: string, container: string): ContainerLog;
   registerNode(kc: KubeConfig, name: string): Promise<void>;
   runningPod(kc: KubeConfig, ns: string, name: string, node: string, containers: string[]): Promise<void>;
@@ -104,6 +111,8 @@ export async function startKubeletStandIn(pki: KubePki): Promise<KubeletStandIn>
   const logs = new Map<string, ContainerLog>();
   const requests: KubeletStandIn["requests"] = [];
   const execs: ExecRecord[] = [];
+  const portForwards: PortForwardRecord[] = [];
+  const forwardTargets = new Map<string, number>();
   const container = (ns: string, pod: string, c: string) => {
     const key = `${ns}/${pod}/${c}`;
     let l = logs.get(key);
@@ -163,6 +172,9 @@ export async function startKubeletStandIn(pki: KubePki): Promise<KubeletStandIn>
   server.on("upgrade", (req, socket, head) => {
     const url = new URL(req.url ?? "/", "https://kubelet");
     requests.push({ path: url.pathname, query: url.searchParams });
+    if (/^\/portForward\/[^/]+\/[^/]+$/.test(url.pathname)) {
+      return void wss.handleUpgrade(req, socket, head, (ws) => servePortForward(ws, url, forwardTargets, portForwards));
+    }
     if (!/^\/exec\/[^/]+\/[^/]+\/[^/]+$/.test(url.pathname)) return void socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
     wss.handleUpgrade(req, socket, head, (ws) => fakeShell(ws, url, execs));
   });
@@ -171,6 +183,8 @@ export async function startKubeletStandIn(pki: KubePki): Promise<KubeletStandIn>
     port,
     requests,
     execs,
+    portForwards,
+    forwardPort: (ns, pod, podPort, localPort) => void forwardTargets.set(`${ns}/${pod}:${podPort}`, localPort),
     container,
     async registerNode(kc, name) {
       const node = { apiVersion: "v1", kind: "Node", metadata: { name, labels: { "kubernetes.io/hostname": name } } };

@@ -105,6 +105,18 @@ test("a not-yet-implemented feature set to a non-default value is refused, the d
   // Implemented since issue 21: accepted on both sides.
   assert.equal(resolveSettings(PRINCIPAL_SETTINGS, { enableWebsocket: "true" }, {}).values.enableWebsocket, true);
   assert.equal(resolveSettings(AGENT_SETTINGS, {}, { ARGOCD_AGENT_ENABLE_WEBSOCKET: "true" }).values.enableWebsocket, true);
-  assert.throws(() => resolveSettings(PRINCIPAL_SETTINGS, {}, { ARGOCD_PRINCIPAL_HA_ENABLED: "1" }), /--ha-enabled is not supported yet/);
+  // HA is implemented (src/ha/): its seven settings are accepted; bad values are still refused by name.
+  const ha = resolveSettings(PRINCIPAL_SETTINGS, { haPreferredRole: "replica", haPeerAddress: "peer:8443", haAdminPort: "9405" }, {
+    ARGOCD_PRINCIPAL_HA_ENABLED: "1",
+    ARGOCD_PRINCIPAL_HA_FAILOVER_TIMEOUT: "1m",
+    ARGOCD_PRINCIPAL_HA_ALLOWED_REPLICATION_CLIENTS: "principal-b,principal-c",
+    ARGOCD_PRINCIPAL_HA_REPLICATION_INITIAL_ACK_TIMEOUT: "30s",
+  }).values;
+  assert.deepEqual(
+    [ha.haEnabled, ha.haPreferredRole, ha.haPeerAddress, ha.haFailoverTimeout, ha.haAdminPort, ha.haAllowedReplicationClients, ha.haReplicationInitialAckTimeout],
+    [true, "replica", "peer:8443", 60_000, 9405, ["principal-b", "principal-c"], 30_000],
+  );
+  assert.throws(() => resolveSettings(PRINCIPAL_SETTINGS, { haPreferredRole: "leader" }, {}), /--ha-preferred-role/);
+  assert.throws(() => resolveSettings(PRINCIPAL_SETTINGS, {}, { ARGOCD_PRINCIPAL_HA_FAILOVER_TIMEOUT: "-5s" }), /ARGOCD_PRINCIPAL_HA_FAILOVER_TIMEOUT.*negative/);
   assert.doesNotThrow(() => resolveSettings(PRINCIPAL_SETTINGS, { enableWebsocket: "false", haEnabled: "false" }, {}));
 });

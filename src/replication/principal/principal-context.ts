@@ -3,7 +3,7 @@
  * registry (per-agent persistent EventWriters) and the principal identity.
  */
 import type { AgentEvent } from "../../events/cloudevent.ts";
-import { Annotations, EventSources, EventTypes, Extensions } from "../../events/event-types.ts";
+import { Annotations, EventSources, EventTargets, EventTypes, Extensions } from "../../events/event-types.ts";
 import { objectEvent } from "../../events/cloudevent.ts";
 import type { EventTarget, EventType } from "../../events/event-types.ts";
 import type { KubeClient } from "../../kube/client.ts";
@@ -44,12 +44,31 @@ export interface PrincipalContext {
   resyncRounds: ResyncRounds;
   /** Repository secrets and the GPG ConfigMap (principal-data-kinds.ts); set at start. */
   dataKinds?: PrincipalDataKind[];
+  /** Principal HA (src/ha/), when --ha-enabled. */
+  ha?: PrincipalHaHooks;
 }
 
-/** Queues an event for an agent; the agent's writer holds it while it is disconnected. */
+/** What replication asks of principal HA (src/ha/principal-ha.ts). */
+export interface PrincipalHaHooks {
+  /** False while this principal is passive: nothing is queued for agents, informer changes are not acted on. */
+  accepting(): boolean;
+  /** A principal → agent event (or, for AppProjects, the project change), for the replicas. */
+  outbound(agent: string, ev: AgentEvent): void;
+}
+
+/** Targets whose agent-bound events are forwarded to HA replicas as they are queued (AppProjects: once per change, principal-ha-gate.ts; GPG keys: never, as upstream). */
+const FORWARDED_TARGETS: ReadonlySet<string> = new Set([EventTargets.application, EventTargets.repository]);
+
+/**
+ * Queues an event for an agent; the agent's writer holds it while it is
+ * disconnected. A passive HA principal queues nothing (its agents are
+ * served by the active one); an active one also forwards it to its replicas.
+ */
 export function sendTo(ctx: PrincipalContext, agent: string, ev: AgentEvent): void {
+  if (ctx.ha && !ctx.ha.accepting()) return;
   const rec = ctx.registry.get(agent) ?? ctx.registry.record(agent, "managed");
   rec.writer.add(ev);
+  if (ctx.ha && FORWARDED_TARGETS.has(ev.target)) ctx.ha.outbound(agent, ev);
 }
 
 /**

@@ -53,7 +53,13 @@ export async function handleAppFromAgent(ctx: PrincipalContext, rec: AgentRecord
  * requests, the principal namespace is tried second). An agent can never
  * reach an app that is not mapped to it.
  */
-export function managedAppNamespace(ctx: PrincipalContext, rec: AgentRecord, ns: string | undefined, name: string, remapped = false): string | undefined {
+export function managedAppNamespace(
+  ctx: Pick<PrincipalContext, "namespace" | "destinationBased"> & { appInformer: Pick<PrincipalContext["appInformer"], "get"> },
+  rec: Pick<AgentRecord, "agent" | "agentNamespace">,
+  ns: string | undefined,
+  name: string,
+  remapped = false,
+): string | undefined {
   if (!ctx.destinationBased) return rec.agent;
   const candidates: string[] = [];
   const agentNs = rec.agentNamespace;
@@ -81,11 +87,7 @@ async function applyStatus(ctx: PrincipalContext, rec: AgentRecord, remote: Appl
     if (fromCache && (!cur || (src && src !== cur.metadata.uid))) stale();
     if (!cur || (ctx.destinationBased && agentForApp(ctx, cur) !== agent)) return log.debug("status for an Application the principal does not have", { agent, application: name });
     if (src && src !== cur.metadata.uid) return log.info("ignoring status of another incarnation of the Application", { agent, application: name });
-    const annotations = { ...(cur.metadata.annotations ?? {}) };
-    const refresh = remote.metadata.annotations?.[REFRESH_ANNOTATION];
-    if (refresh === undefined) delete annotations[REFRESH_ANNOTATION];
-    else annotations[REFRESH_ANNOTATION] = refresh;
-    const operation = mergedOperation(cur.operation, remote);
+    const { annotations, operation } = statusReportEffects(cur, remote);
     let obj = cur;
     const writeMeta = !same(annotations, cur.metadata.annotations) || !same(operation, cur.operation);
     const writeStatus = !same(remote.status, cur.status);
@@ -99,6 +101,20 @@ async function applyStatus(ctx: PrincipalContext, rec: AgentRecord, remote: Appl
       ctx.selfWrites.record(await ctx.apps.updateStatus({ ...obj, status: remote.status ?? {} }));
     }
   });
+}
+
+/**
+ * Besides .status, what a managed agent's status report changes on the
+ * principal's copy: the refresh annotation mirrors the agent's, and the
+ * operation follows the hand-shake of mergedOperation (also used by the HA
+ * replica, src/ha/replica-apply.ts).
+ */
+export function statusReportEffects(cur: Application, remote: Application): { annotations: Record<string, string>; operation: LooseRecord | undefined } {
+  const annotations = { ...(cur.metadata.annotations ?? {}) };
+  const refresh = remote.metadata.annotations?.[REFRESH_ANNOTATION];
+  if (refresh === undefined) delete annotations[REFRESH_ANNOTATION];
+  else annotations[REFRESH_ANNOTATION] = refresh;
+  return { annotations, operation: mergedOperation(cur.operation, remote) };
 }
 
 /** Managed: the agent finished deleting; complete the principal's pending deletion (§2.4). */

@@ -149,7 +149,7 @@ function rewritePolicy(line: string, agent: string, project: string, role: strin
   return [f[0], `proj:${agent}-${project}:${role}`, f[2], f[3], obj, f[5]].join(", ");
 }
 
-export function projectMirrorOf(ctx: PrincipalContext, agent: string, remote: AppProject): AppProject {
+export function projectMirrorOf(ctx: Pick<PrincipalContext, "namespace" | "clusters">, agent: string, remote: AppProject): AppProject {
   const name = `${agent}-${remote.metadata.name}`;
   if (name.length > 253) throw new Error(`project name ${name} is longer than 253 characters`);
   const roles = Array.isArray(remote.spec["roles"]) ? (remote.spec["roles"] as LooseRecord[]) : undefined;

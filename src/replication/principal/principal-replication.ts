@@ -23,13 +23,13 @@ import type { AgentRecord, AgentRegistry } from "../../principal/agent-registry.
 import type { EventHandler, HandlerOutcome } from "../../transport/event-session.ts";
 import { namespaceMatcher } from "../namespace-match.ts";
 import { SelfWrites, watchSelector } from "../objects.ts";
-import { agentForApp, type PrincipalContext } from "./principal-context.ts";
+import { agentForApp, type PrincipalContext, type PrincipalHaHooks } from "./principal-context.ts";
 import { EventProcessors } from "../event-processors.ts";
 import { ClusterSecrets } from "./cluster-secrets.ts";
 import type { Application } from "../../kube/resources.ts";
 import { handleAppFromAgent } from "./principal-inbound.ts";
-import { onAppAdded, onAppDeleted, onAppUpdated } from "./principal-outbound.ts";
-import { handleProjectFromAgent, onProjectAdded, onProjectDeleted, onProjectUpdated, sendProjectsTo } from "./principal-projects.ts";
+import { handleProjectFromAgent, sendProjectsTo } from "./principal-projects.ts";
+import { replayOnActive, haGatedAppHandlers, haGatedProjectHandlers } from "./principal-ha-gate.ts";
 import { handleResyncEvent, startResync } from "./principal-resync.ts";
 import { ResyncRounds } from "../resync-rounds.ts";
 import { Redelivery } from "../redelivery.ts";
@@ -56,6 +56,8 @@ export interface PrincipalReplicationOptions {
   destinationBased?: boolean;
   /** --event-processors: events from all agents applied concurrently (default 10). */
   eventProcessors?: number;
+  /** Principal HA (--ha-enabled): the gate while passive and the forwarding to replicas. */
+  ha?: PrincipalHaHooks;
 }
 
 /** The principal UID from its ConfigMap, created on first start (pkg/principal/identity.go). */
@@ -131,6 +133,17 @@ export class PrincipalReplication {
     return app && this.ctx ? agentForApp(this.ctx, app) : undefined;
   }
 
+  /** The shared state of the running replication (HA snapshots read its caches); undefined before start. */
+  context(): PrincipalContext | undefined {
+    return this.ctx;
+  }
+
+  /** HA: this principal just became active (start or promotion); agents get a full resync and what was held back. */
+  resumeAsActive(): void {
+    this.resynced.clear();
+    if (this.ctx) replayOnActive(this.ctx);
+  }
+
   /** Slots in use and events waiting for one (diagnostics, tests). */
   processorStats(): { active: number; waiting: number } {
     return this.processors.stats();
@@ -170,10 +183,11 @@ export class PrincipalReplication {
       appAgents: new Map(),
       clusters: new ClusterSecrets(kube, namespace),
       resyncRounds: new ResyncRounds({ signal: this.controller.signal }),
+      ha: this.opts.ha,
     };
     this.ctx = ctx;
-    ctx.appInformer.addHandlers({ onAdd: (a) => onAppAdded(ctx, a), onUpdate: (o, a) => onAppUpdated(ctx, o, a), onDelete: (a) => onAppDeleted(ctx, a) });
-    ctx.projectInformer.addHandlers({ onAdd: (p) => onProjectAdded(ctx, p), onUpdate: (o, p) => onProjectUpdated(ctx, o, p), onDelete: (p) => onProjectDeleted(ctx, p) });
+    ctx.appInformer.addHandlers(haGatedAppHandlers(ctx));
+    ctx.projectInformer.addHandlers(haGatedProjectHandlers(ctx));
     ctx.dataKinds = [new PrincipalRepositories(ctx, this.opts.labelSelector), new PrincipalGpgKeys(ctx, this.opts.labelSelector)];
     const informers = [ctx.appInformer, ctx.projectInformer, ctx.clusters.informer, ...ctx.dataKinds.map((k) => k.informer)];
     this.running = informers.map((i) => i.run(signal));
