@@ -11,12 +11,13 @@
  * hub and on the agents (exact names and specs), the agents on P2, and P1
  * alive but not ready, refusing agents and replicating from P2.
  *
- * The hub writer pauses while no hub is active and waits, before the demote,
- * until P2 holds every managed write made at P1: replication is
- * asynchronous, so a write that P1's informer has not yet forwarded when P1
- * is demoted is not P2's (as upstream); draining the hub first is the
- * operator's part (docs/ha.md). Agents are not drained: they are the source
- * of truth of autonomous apps and resync with whichever principal they reach.
+ * The hub writer pauses while no hub is active and, before the demote, the
+ * test waits until P2 holds every managed write made at P1 (the operator's
+ * "replica caught up" check): replication is asynchronous, so a hub write
+ * that P1's informer has not forwarded yet when P1 is demoted never reaches
+ * P2 (as upstream). Agents are not paused: they are the source of truth of
+ * autonomous apps and resync with whichever principal they reach. Timings
+ * (ctl, haproxy, agents, convergence) are logged as a timeline.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -54,7 +55,7 @@ function scenarioStep(name: string, fn: () => Promise<void>): () => Promise<void
     } catch (err) {
       broken = name;
       const e = err as Error;
-      e.message = `${e.message}\n${h.logs(30)}`;
+      e.message = `${e.message}\n${h?.logs(30) ?? ""}`;
       throw e;
     }
   };
