@@ -12,7 +12,7 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { agentNameError, clusterSecret, resourceProxyAddressError } from "./cluster-secret.ts";
 import { CtlError, type CtlContext } from "./ctl-context.ts";
 import { issueAgentClientCert } from "./agent-client-cert.ts";
-import { DEFAULT_KEY_ALGORITHM, DEFAULT_RSA_BITS, type KeyGenOptions } from "./pki-keys.ts";
+import { DEFAULT_KEY_ALGORITHM, DEFAULT_RSA_BITS, type KeyGenOptions } from "./key-flags.ts";
 import { readSecret, writeSecret } from "./pki.ts";
 import { tlsSecretFields } from "../kube/tls-secret.ts";
 

@@ -16,7 +16,7 @@ import { SECRET_TYPE_LABEL, agentServerUrl, resourceProxyAddressError, setCluste
 import { CtlError, type CtlContext } from "./ctl-context.ts";
 import { issueAgentClientCert } from "./agent-client-cert.ts";
 import { loadAgentCluster } from "./agent-inspect.ts";
-import { DEFAULT_KEY_ALGORITHM, DEFAULT_RSA_BITS, type KeyGenOptions } from "./pki-keys.ts";
+import { DEFAULT_KEY_ALGORITHM, DEFAULT_RSA_BITS, type KeyGenOptions } from "./key-flags.ts";
 import { readSecret } from "./pki.ts";
 import { stdinAnswers } from "./stdin-answers.ts";
 

@@ -2,14 +2,20 @@
  * What every `ctl` command gets: the resolved global flags, lazily built
  * Kubernetes clients for the principal's and the agent's cluster, and where to
  * print. Failures are `CtlError`s: one line on stderr and an exit code (1 as
- * upstream's `[FATAL]`, 2 for a bad flag value, naming the flag).
+ * upstream's `[FATAL]`, 2 for a bad flag value, naming the flag). The kube
+ * layer (src/kube/client.ts, and with it @kubernetes/client-node) is loaded
+ * only by a command that talks to Kubernetes: it awaits `withKube(import(…))`
+ * (or `loadKubeLayer()`) before its first `ctx.kube()`, so `ha status -a`,
+ * `config …` and help never evaluate it.
  *
  * @example
+ *   const ctx = ctlContext(cmd, out);
+ *   const { pkiInspect } = await withKube(import("./pki-inspect.ts"));
  *   const secret = await ctx.kube().core.readNamespacedSecret({ name: "argocd-agent-ca", namespace: ctx.globals.principalNamespace });
  *   const agentSide = ctx.agentKube();   // needs --agent-context
  */
 import type { Command } from "commander";
-import { createKubeClient, type KubeClient } from "../kube/client.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { resolveTargets } from "./config-file.ts";
 
 /** A failure the CLI reports as one line and exit code (1 as upstream's `[FATAL]`, 2 for bad flag values). */
@@ -43,7 +49,23 @@ export interface CtlContext {
   out(s: string): void;
 }
 
+let kubeLayer: typeof import("../kube/client.ts") | undefined;
+
+/** Loads the kube layer (once); a command awaits it before its first ctx.kube()/ctx.agentKube(). */
+export async function loadKubeLayer(): Promise<void> {
+  kubeLayer ??= await import("../kube/client.ts");
+}
+
+/** A command's implementation module, loaded together with the kube layer. */
+export async function withKube<T>(implementation: Promise<T>): Promise<T> {
+  const [loaded] = await Promise.all([implementation, loadKubeLayer()]);
+  return loaded;
+}
+
 function client(kubeconfig: string | undefined, context: string, flag: string): KubeClient {
+  // A programming error, not a user's: the command did not await loadKubeLayer()/withKube().
+  if (kubeLayer === undefined) throw new Error("ctl: the kube layer is not loaded (await loadKubeLayer() before ctx.kube())");
+  const { createKubeClient } = kubeLayer;
   try {
     return createKubeClient({ kubeconfig: kubeconfig || undefined, context: context || undefined });
   } catch (err) {

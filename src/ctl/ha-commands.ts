@@ -8,7 +8,8 @@
  * Kubernetes API (ha-port-forward.ts). `promote` and `demote` ask
  * `Proceed? [y/N]:` on stdin unless `-f/--force`; promote's `--force` also
  * tells the principal to skip its safety check (promoting while the
- * replication stream to the peer is still up).
+ * replication stream to the peer is still up). Flags, help and flag checks
+ * only; the work is in ha-run.ts, loaded when a command runs.
  *
  * @example
  *   argocd-agent ctl --principal-context region-b ha status
@@ -17,25 +18,16 @@
  */
 import type { Command } from "commander";
 import { parseDuration } from "../settings/parse-values.ts";
-import { CtlError, ctlContext, type CtlContext } from "./ctl-context.ts";
-import { haAdminClient, type HaAdmin } from "./ha-admin-client.ts";
-import { openPrincipalPortForward } from "./ha-port-forward.ts";
-import { renderHaStatus } from "./ha-status-output.ts";
+import { CtlError, ctlContext } from "./ctl-context.ts";
+import type { HaTarget } from "./ha-run.ts";
 import { summaryFormat } from "./pki-output.ts";
-import { stdinAnswers, type Answers } from "./stdin-answers.ts";
+import { stdinAnswers } from "./stdin-answers.ts";
 
 interface HaFlags {
   address?: string;
   timeout: string;
   force?: boolean;
   output?: string;
-}
-
-interface HaTarget {
-  /** -a/--address, validated; undefined: port-forward to the principal pod. */
-  address?: string;
-  timeoutMs: number;
-  timeoutText: string;
 }
 
 /** Validates the flags before any prompt or dial (exit 2 naming the flag). */
@@ -53,64 +45,6 @@ function haTarget(flags: HaFlags): HaTarget {
   return { address: flags.address, timeoutMs: ms, timeoutText: flags.timeout };
 }
 
-/** Runs `work` against the admin API of the target, within the timeout (port-forward set-up included). */
-async function withAdmin<T>(ctx: CtlContext, t: HaTarget, work: (admin: HaAdmin, deadline: number) => Promise<T>): Promise<T> {
-  const deadline = Date.now() + t.timeoutMs;
-  if (t.address !== undefined) {
-    const admin = haAdminClient(t.address, t.address);
-    try {
-      return await work(admin, deadline);
-    } finally {
-      admin.close();
-    }
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CtlError(`no principal pod reachable within ${t.timeoutText} (-t/--timeout)`)), t.timeoutMs);
-  });
-  const tunnel = await Promise.race([openPrincipalPortForward(ctx.kube(), ctx.globals.principalNamespace), expired]).finally(() => clearTimeout(timer));
-  const admin = haAdminClient(tunnel.address, tunnel.description, tunnel);
-  try {
-    return await work(admin, deadline);
-  } finally {
-    admin.close();
-    await tunnel.close();
-  }
-}
-
-/** Prints the warning, asks `Proceed? [y/N]: `; true on y/yes (any case). */
-async function confirmed(ctx: CtlContext, warning: string, answers: () => Answers): Promise<boolean> {
-  ctx.out(warning);
-  const a = answers();
-  const reply = await a.ask("Proceed? [y/N]: ");
-  a.close();
-  const word = reply?.trim().toLowerCase();
-  if (word === "y" || word === "yes") return true;
-  ctx.out("Operation cancelled.");
-  return false;
-}
-
-export async function haStatus(ctx: CtlContext, flags: HaFlags): Promise<void> {
-  const format = summaryFormat(flags.output ?? "text");
-  const t = haTarget(flags);
-  const status = await withAdmin(ctx, t, (admin, deadline) => admin.status(deadline));
-  ctx.out(renderHaStatus(status, format, Date.now()));
-}
-
-export async function haPromote(ctx: CtlContext, flags: HaFlags, answers: () => Answers): Promise<void> {
-  const t = haTarget(flags);
-  if (!flags.force && !(await confirmed(ctx, "WARNING: This will promote the principal to ACTIVE.", answers))) return;
-  const state = await withAdmin(ctx, t, (admin, deadline) => admin.promote(flags.force === true, deadline));
-  ctx.out(`Promoted. State is now: ${state}`);
-}
-
-export async function haDemote(ctx: CtlContext, flags: HaFlags, answers: () => Answers): Promise<void> {
-  const t = haTarget(flags);
-  if (!flags.force && !(await confirmed(ctx, "WARNING: This will demote the principal to REPLICA.", answers))) return;
-  const state = await withAdmin(ctx, t, (admin, deadline) => admin.demote(deadline));
-  ctx.out(`Demoted. State is now: ${state}`);
-}
-
 export function registerHaCommands(ctl: Command, out: (s: string) => void): void {
   const ha = ctl.command("ha").description("Principal high availability: status, promote, demote (HA admin API, port 8405 of the principal pod)");
   const address = ["-a, --address <host:port>", "HA admin API address to dial directly (default: port-forward to the principal pod's 8405)"] as const;
@@ -119,17 +53,30 @@ export function registerHaCommands(ctl: Command, out: (s: string) => void): void
     .option(...address)
     .option("-o, --output <format>", "output format: text, yaml or json", "text")
     .option("-t, --timeout <duration>", "how long to wait for the answer", "10s")
-    .action(async (o: HaFlags, cmd: Command) => haStatus(ctlContext(cmd, out), o));
+    .action(async (o: HaFlags, cmd: Command) => {
+      const ctx = ctlContext(cmd, out);
+      const format = summaryFormat(o.output ?? "text");
+      const t = haTarget(o);
+      await (await import("./ha-run.ts")).haStatus(ctx, t, format);
+    });
   ha.command("promote")
     .description("Make the principal ACTIVE (asks first unless --force)")
     .option(...address)
     .option("-f, --force", "do not ask, and promote even while the replication stream to the peer is up (the peer may still be active)", false)
     .option("-t, --timeout <duration>", "how long to wait for the answer", "30s")
-    .action(async (o: HaFlags, cmd: Command) => haPromote(ctlContext(cmd, out), o, () => stdinAnswers()));
+    .action(async (o: HaFlags, cmd: Command) => {
+      const ctx = ctlContext(cmd, out);
+      const t = haTarget(o);
+      await (await import("./ha-run.ts")).haPromote(ctx, t, o.force === true, () => stdinAnswers());
+    });
   ha.command("demote")
     .description("Make an ACTIVE principal a replica; its agents are disconnected (asks first unless --force)")
     .option(...address)
     .option("-f, --force", "do not ask", false)
     .option("-t, --timeout <duration>", "how long to wait for the answer", "30s")
-    .action(async (o: HaFlags, cmd: Command) => haDemote(ctlContext(cmd, out), o, () => stdinAnswers()));
+    .action(async (o: HaFlags, cmd: Command) => {
+      const ctx = ctlContext(cmd, out);
+      const t = haTarget(o);
+      await (await import("./ha-run.ts")).haDemote(ctx, t, o.force === true, () => stdinAnswers());
+    });
 }

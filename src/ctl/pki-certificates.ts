@@ -18,7 +18,8 @@ import * as x509 from "@peculiar/x509";
 import { isIP } from "node:net";
 import { randomBytes } from "node:crypto";
 import { CtlError } from "./ctl-context.ts";
-import { generateKeys, privateKeyPem, signingAlgorithmOf, type KeyGenOptions, type SigningPair } from "./pki-keys.ts";
+import type { KeyGenOptions } from "./key-flags.ts";
+import { generateKeys, privateKeyPem, signingAlgorithmOf, type SigningPair } from "./pki-keys.ts";
 
 export const PKI_ORGANIZATION = "DO NOT USE IN PRODUCTION";
 export const PRINCIPAL_CN = "argocd-agent-principal";

@@ -1,20 +1,22 @@
 /**
- * The `ctl pki` command tree (operations.md §1.2): flags and help only; the
- * work is in pki.ts (init), pki-issue.ts (issue, propagate) and
- * pki-inspect.ts (inspect, dump, delete). Flag values are checked before any
- * Kubernetes call; a bad one exits 2 naming the flag.
+ * The `ctl pki` command tree (operations.md §1.2): flags, help and flag checks
+ * only; the work is in pki.ts (init), pki-issue.ts (issue, propagate) and
+ * pki-inspect.ts (inspect, dump, delete), each loaded with the kube layer only
+ * when its command runs. Flag values are checked before any Kubernetes call
+ * (and before loading the crypto and Kubernetes libraries); a bad one exits 2
+ * naming the flag.
  *
  * @example
  *   registerPkiCommands(ctl, out);   // adds `pki init`, `pki issue …`, `pki inspect`, …
  */
 import type { Command } from "commander";
-import { ctlContext, list, positiveInt } from "./ctl-context.ts";
-import { addKeyGenOptions, parseKeyGenFlags } from "./pki-keys.ts";
-import { pkiDelete, pkiDump, pkiInspect } from "./pki-inspect.ts";
-import { pkiIssueAgent, pkiIssuePrincipal, pkiIssueResourceProxy, pkiPropagate } from "./pki-issue.ts";
+import { ctlContext, list, positiveInt, withKube } from "./ctl-context.ts";
+import { addKeyGenOptions, parseKeyGenFlags } from "./key-flags.ts";
 import { summaryFormat } from "./pki-output.ts";
-import { pkiInit } from "./pki.ts";
 import { stdinAnswers } from "./stdin-answers.ts";
+
+const inspectModule = () => withKube(import("./pki-inspect.ts"));
+const issueModule = () => withKube(import("./pki-issue.ts"));
 
 interface KeyFlags {
   keyAlgorithm: string;
@@ -56,8 +58,11 @@ export function registerPkiCommands(ctl: Command, out: (s: string) => void): voi
       .description("Create the CA Secret argocd-agent-ca (kubernetes.io/tls)")
       .option("-f, --force", "replace an existing CA", false)
       .option("--days <n>", "validity in days", "3650"),
-  ).action(async (o: KeyFlags & { force: boolean; days: string }, cmd: Command) =>
-    pkiInit(ctlContext(cmd, out), { force: o.force, days: positiveInt(o.days, "--days"), key: parseKeyGenFlags(o.keyAlgorithm, o.keySize) }));
+  ).action(async (o: KeyFlags & { force: boolean; days: string }, cmd: Command) => {
+    const ctx = ctlContext(cmd, out);
+    const flags = { force: o.force, days: positiveInt(o.days, "--days"), key: parseKeyGenFlags(o.keyAlgorithm, o.keySize) };
+    await (await withKube(import("./pki.ts"))).pkiInit(ctx, flags);
+  });
 
   pki.command("inspect")
     .description("Summaries of the CA, principal and resource proxy certificates")
@@ -65,7 +70,8 @@ export function registerPkiCommands(ctl: Command, out: (s: string) => void): voi
     .option("-f, --full", "accepted for compatibility; has no effect", false)
     .action(async (o: { output: string }, cmd: Command) => {
       const format = summaryFormat(o.output);
-      await pkiInspect(ctlContext(cmd, out), format);
+      const ctx = ctlContext(cmd, out);
+      await (await inspectModule()).pkiInspect(ctx, format);
     });
 
   pki.command("dump")
@@ -73,34 +79,51 @@ export function registerPkiCommands(ctl: Command, out: (s: string) => void): voi
     .option("--cert", "print the certificate", false)
     .option("--key", "print the private key", false)
     .option("--all", "print both", false)
-    .action(async (o: { cert: boolean; key: boolean; all: boolean }, cmd: Command) =>
-      pkiDump(ctlContext(cmd, out), { cert: o.cert || o.all, key: o.key || o.all }));
+    .action(async (o: { cert: boolean; key: boolean; all: boolean }, cmd: Command) => {
+      const ctx = ctlContext(cmd, out);
+      await (await inspectModule()).pkiDump(ctx, { cert: o.cert || o.all, key: o.key || o.all });
+    });
 
   pki.command("delete")
     .description("Delete the CA Secret argocd-agent-ca, after an uppercase YES on stdin")
-    .action(async (_o: unknown, cmd: Command) => pkiDelete(ctlContext(cmd, out), () => stdinAnswers()));
+    .action(async (_o: unknown, cmd: Command) => {
+      const ctx = ctlContext(cmd, out);
+      await (await inspectModule()).pkiDelete(ctx, () => stdinAnswers());
+    });
 
   pki.command("propagate")
     .description("Copy the CA certificate to the agent's cluster as Secret argocd-agent-ca (Opaque, ca.crt)")
     .option("-f, --force", "replace an existing agent CA Secret", false)
-    .action(async (o: { force: boolean }, cmd: Command) => pkiPropagate(ctlContext(cmd, out), { force: o.force }));
+    .action(async (o: { force: boolean }, cmd: Command) => {
+      const ctx = ctlContext(cmd, out);
+      await (await issueModule()).pkiPropagate(ctx, { force: o.force });
+    });
 
   const issue = pki.command("issue").alias("new-cert").description("Issue certificates signed by the CA");
 
   serverFlags(issue.command("principal").description("Issue the principal's gRPC server certificate into Secret argocd-agent-principal-tls"), { ip: "127.0.0.1", dns: "localhost" })
-    .action(async (o: ServerFlags, cmd: Command) =>
-      pkiIssuePrincipal(ctlContext(cmd, out), { ...leaf(o), ips: o.ip ?? ["127.0.0.1"], dns: o.dns ?? ["localhost"] }));
+    .action(async (o: ServerFlags, cmd: Command) => {
+      const ctx = ctlContext(cmd, out);
+      const flags = { ...leaf(o), ips: o.ip ?? ["127.0.0.1"], dns: o.dns ?? ["localhost"] };
+      await (await issueModule()).pkiIssuePrincipal(ctx, flags);
+    });
 
   serverFlags(issue.command("resource-proxy").description("Issue the resource proxy's server certificate into Secret argocd-agent-resource-proxy-tls"), { ip: "", dns: "" })
     .option("--no-san", "issue without any SAN")
-    .action(async (o: ServerFlags & { san: boolean }, cmd: Command) =>
-      pkiIssueResourceProxy(ctlContext(cmd, out), { ...leaf(o), ips: o.ip ?? [], dns: o.dns ?? [], noSan: !o.san }));
+    .action(async (o: ServerFlags & { san: boolean }, cmd: Command) => {
+      const ctx = ctlContext(cmd, out);
+      const flags = { ...leaf(o), ips: o.ip ?? [], dns: o.dns ?? [], noSan: !o.san };
+      await (await issueModule()).pkiIssueResourceProxy(ctx, flags);
+    });
 
   leafFlags(
     issue.command("agent <name>")
       .description("Issue an agent's client certificate into Secret argocd-agent-client-tls in the agent's cluster, and copy the CA there")
       .option("--same-context", "the PKI and the agent share one kube context", false)
       .option("--agent-namespace <ns>", "namespace the agent runs in (default: the global --agent-namespace, argocd)"),
-  ).action(async (name: string, o: LeafFlags & { sameContext: boolean; agentNamespace?: string }, cmd: Command) =>
-    pkiIssueAgent(ctlContext(cmd, out), name, { ...leaf(o), sameContext: o.sameContext, agentNamespace: o.agentNamespace }));
+  ).action(async (name: string, o: LeafFlags & { sameContext: boolean; agentNamespace?: string }, cmd: Command) => {
+    const ctx = ctlContext(cmd, out);
+    const flags = { ...leaf(o), sameContext: o.sameContext, agentNamespace: o.agentNamespace };
+    await (await issueModule()).pkiIssueAgent(ctx, name, flags);
+  });
 }

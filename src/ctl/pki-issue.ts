@@ -15,7 +15,7 @@ import { caBundleSecretBody, putSecret, tlsSecretBody } from "../kube/tls-secret
 import { agentNameError } from "./cluster-secret.ts";
 import { CtlError, type CtlContext } from "./ctl-context.ts";
 import { checkIps, issueClientCertificate, issueServerCertificate, PRINCIPAL_CN, RESOURCE_PROXY_CN, type IssuedPem } from "./pki-certificates.ts";
-import type { KeyGenOptions } from "./pki-keys.ts";
+import type { KeyGenOptions } from "./key-flags.ts";
 import {
   AGENT_CA_SECRET, AGENT_CLIENT_TLS_SECRET, PRINCIPAL_TLS_SECRET, readCa, readSecret, RESOURCE_PROXY_TLS_SECRET, writeSecret,
 } from "./pki.ts";

@@ -1,59 +1,25 @@
 /**
- * Private keys of the ctl PKI (operations.md §1.5): the `--key-algorithm`
- * (rsa, ecdsa-p256, ecdsa-p384, ecdsa-p521, ed25519) and `--key-size` (RSA:
- * 2048, 3072, 4096) flags, key generation with WebCrypto, the signature
+ * Private keys of the ctl PKI (operations.md §1.5): key generation with
+ * WebCrypto for the options of the `--key-algorithm`/`--key-size` flags
+ * (key-flags.ts, which validates them without loading this module), the signature
  * algorithm a key signs with (as Go's x509.CreateCertificate picks it:
  * RSA → SHA-256, P-256/384/521 → ECDSA-SHA-256/384/512, Ed25519), PKCS#8 PEM
  * export, and loading a certificate + key pair from PEM (PKCS#8, PKCS#1 or
  * SEC1, any of those key types) so it can sign.
  *
  * @example
- *   const opts = parseKeyGenFlags("ecdsa-p384", "4096");   // CtlError exit 2 on bad values
+ *   const opts = parseKeyGenFlags("ecdsa-p384", "4096");   // key-flags.ts
  *   const keys = await generateKeys(opts);
  *   const pem = await privateKeyPem(keys.privateKey);
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { X509Certificate, createPrivateKey, webcrypto, type KeyObject } from "node:crypto";
-import { Option, type Command } from "commander";
-import { CtlError } from "./ctl-context.ts";
+import type { KeyGenOptions } from "./key-flags.ts";
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
-export const KEY_ALGORITHMS = ["rsa", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519"] as const;
-export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
-export const RSA_KEY_SIZES = [2048, 3072, 4096] as const;
-/** Upstream's defaults: RSA, 4096 bits. */
-export const DEFAULT_KEY_ALGORITHM: KeyAlgorithm = "rsa";
-export const DEFAULT_RSA_BITS = 4096;
-
-export interface KeyGenOptions {
-  algorithm: KeyAlgorithm;
-  /** Modulus length; only used for RSA. */
-  rsaBits: number;
-}
-
 export type SigningAlgorithm = RsaHashedImportParams | EcdsaParams | Algorithm;
-
-/** Adds `--key-algorithm` and `--key-size` to a command that generates a key. */
-export function addKeyGenOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option("--key-algorithm <alg>", `private key algorithm (${KEY_ALGORITHMS.join(", ")})`).default(DEFAULT_KEY_ALGORITHM))
-    .addOption(new Option("--key-size <bits>", `RSA key size in bits (${RSA_KEY_SIZES.join(", ")}; ignored for non-RSA algorithms)`).default(String(DEFAULT_RSA_BITS)));
-}
-
-/** Validates the two flags (exit 2 naming the flag), as upstream's ParseKeyAlgorithm. */
-export function parseKeyGenFlags(algorithm: string, size: string): KeyGenOptions {
-  if (!(KEY_ALGORITHMS as readonly string[]).includes(algorithm)) {
-    throw new CtlError(`--key-algorithm "${algorithm}" is not supported; use one of ${KEY_ALGORITHMS.join(", ")}`, 2);
-  }
-  const bits = Number(size);
-  if (!/^\d+$/.test(size.trim()) || !Number.isInteger(bits)) throw new CtlError(`--key-size must be an integer, got "${size}"`, 2);
-  if (algorithm === "rsa" && !(RSA_KEY_SIZES as readonly number[]).includes(bits)) {
-    throw new CtlError(`--key-size ${size} is not supported for RSA; use one of ${RSA_KEY_SIZES.join(", ")}`, 2);
-  }
-  return { algorithm: algorithm as KeyAlgorithm, rsaBits: bits };
-}
 
 function generationAlgorithm(o: KeyGenOptions): RsaHashedKeyGenParams | EcKeyGenParams | Algorithm {
   switch (o.algorithm) {

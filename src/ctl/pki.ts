@@ -17,7 +17,8 @@ import { getSecret, putSecret, readTlsSecret, tlsSecretBody, TLS_SECRET_TYPE } f
 import type { CertificateAuthority } from "../transport/certificates.ts";
 import { CtlError, type CtlContext } from "./ctl-context.ts";
 import { createCaCertificate } from "./pki-certificates.ts";
-import { loadSigningPair, type KeyGenOptions, type SigningPair } from "./pki-keys.ts";
+import type { KeyGenOptions } from "./key-flags.ts";
+import { loadSigningPair, type SigningPair } from "./pki-keys.ts";
 
 export const CA_SECRET = "argocd-agent-ca";
 export const PRINCIPAL_TLS_SECRET = "argocd-agent-principal-tls";

@@ -4,15 +4,15 @@
  * too, then the agent checks against that principal, so it needs both
  * clusters. Prints `Configuration validation results:` and one line per
  * check (`* <check>: ✅`, or `❌` and an `ERROR:` line); any failure exits 1.
+ * The checks (validate-principal.ts, validate-agent.ts) are loaded with the
+ * kube layer only when a `validate` command runs.
  *
  * @example
  *   argocd-agent ctl --principal-context hub validate principal
  *   argocd-agent ctl --principal hub --agent spoke-1 validate agent
  */
 import type { Command } from "commander";
-import { CtlError, ctlContext } from "./ctl-context.ts";
-import { agentChecks } from "./validate-agent.ts";
-import { principalChecks } from "./validate-principal.ts";
+import { CtlError, ctlContext, withKube } from "./ctl-context.ts";
 import type { CheckResult } from "./validate-support.ts";
 
 function report(results: CheckResult[], out: (s: string) => void): void {
@@ -28,6 +28,7 @@ export function registerValidateCommands(ctl: Command, out: (s: string) => void)
     .description("Check the principal's namespace: PKI Secrets, JWT key, cluster Secrets, Argo CD mode and components")
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = ctlContext(cmd, out);
+      const { principalChecks } = await withKube(import("./validate-principal.ts"));
       report(await principalChecks(ctx.kube(), ctx.globals.principalNamespace), out);
     });
   validate
@@ -39,6 +40,7 @@ export function registerValidateCommands(ctl: Command, out: (s: string) => void)
       if (!g.principalContext || !g.agentContext) {
         throw new CtlError("validate agent needs both clusters: give --principal-context or --principal (or a default-principal in the config file), and --agent-context or --agent", 2);
       }
+      const [{ principalChecks }, { agentChecks }] = await withKube(Promise.all([import("./validate-principal.ts"), import("./validate-agent.ts")]));
       const principalKube = ctx.kube();
       const results = await principalChecks(principalKube, g.principalNamespace);
       results.push(...(await agentChecks(ctx.agentKube(), g.agentNamespace, principalKube, g.principalNamespace)));
