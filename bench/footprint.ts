@@ -54,7 +54,8 @@ if (args.help) {
   --runner executable,cjs   how to run the program: executable, cjs (node on the bundle), source
   --dist dist               build directories, comma-separated (each measured with each runner, interleaved)
   --node-options=...        NODE_OPTIONS for the program's processes, e.g. --node-options=--max-semi-space-size=4;
-                            repeat to compare several in the same run (--node-options= for none)
+                            repeat to compare several in the same run (--node-options= for none); the executable
+                            starts with its own --max-semi-space-size (SEA execArgv), which wins over NODE_OPTIONS's
   --agents 100,1000         simulated-agent levels for the principal's RSS
   --updates 1000            Applications created, then each updated once, for the agent's burst
   --settle 5                seconds a component settles before its RSS is sampled

@@ -302,7 +302,7 @@ class ReplicaFollower implements ReplicaClientWithStats {
       const r = await apply.applySnapshot(snap);
       if (r.failed > 0) this.opts.metrics.snapshotApplyErrors();
       this.opts.metrics.snapshotAgents(r.agents);
-      log.info("applied snapshot from the HA peer", { kind, sequence: snap.lastSequenceNum, agents: r.agents, applied: r.applied, failed: r.failed, pruned: r.pruned, ms: Date.now() - started });
+      log.info("applied snapshot from the HA peer", { kind, sequence: snap.lastSequenceNum, agents: r.agents, applied: r.applied, failed: r.failed, skipped: r.skipped, pruned: r.pruned, ms: Date.now() - started });
     } catch (err) {
       this.opts.metrics.snapshotApplyErrors();
       throw err;

@@ -6,7 +6,9 @@
  * (an object merely missing from one agent's list — a project that stopped
  * matching it, an event not yet seen — is never deleted on a guess; `exists`
  * answers carry the object and repair the local copy). Self-registered
- * cluster Secrets (`principal_resources`) are pruned the same way.
+ * cluster Secrets (`principal_resources`) are pruned the same way. Skipped,
+ * not failed (seen against upstream's Go primary): resources without data, and
+ * an agent's Applications this principal would not map to that agent.
  *
  * What counts as an agent's local objects: Applications agentForApp assigns
  * to it; AppProjects mirrored from it (source-uid, sourceNamespaces[0]) and,
@@ -53,6 +55,8 @@ export interface SnapshotApplyResult {
   applied: number;
   /** Resources that could not be applied (logged). */
   failed: number;
+  /** Resources skipped: sent without data (upstream does so for objects it cannot read), or an agent's Application this principal would not map to that agent. */
+  skipped: number;
   /** Local objects deleted after the primary confirmed their deletion. */
   pruned: number;
 }
@@ -65,9 +69,31 @@ const resKey = (kind: string, ns: string | undefined, name: string | undefined):
  * wait ends the whole apply with that error (the caller reconnects later).
  */
 export async function applySnapshot(deps: SnapshotDeps, snap: ReplicationSnapshot): Promise<SnapshotApplyResult> {
-  const result: SnapshotApplyResult = { agents: snap.agents.length, applied: 0, failed: 0, pruned: 0 };
-  const all = [...snap.agents.flatMap((a) => a.resources), ...snap.principalResources];
-  for (const res of all) {
+  const result: SnapshotApplyResult = { agents: snap.agents.length, applied: 0, failed: 0, skipped: 0, pruned: 0 };
+  const scope = { namespace: deps.namespace, destinationBased: deps.destinationBased };
+  const all = [
+    ...snap.agents.flatMap((a) => a.resources.map((res) => ({ res, agent: a.name as string | undefined }))),
+    ...snap.principalResources.map((res) => ({ res, agent: undefined })),
+  ];
+  for (const { res, agent } of all) {
+    if (res.data.length === 0) {
+      // Upstream's primary lists every key it tracks and leaves data empty when it cannot read
+      // the object (e.g. a key an agent's own copy put there): not an apply error, nothing to write.
+      log.warn("snapshot resource without data; skipped", { kind: res.kind, resource: `${res.namespace}/${res.name}` });
+      result.skipped++;
+      continue;
+    }
+    if (agent !== undefined && res.kind === ResourceKinds.application) {
+      // An agent's Application must be one this principal maps to that agent. Upstream replicas
+      // upsert an autonomous agent's own copy as it came (namespace "argocd", in-cluster
+      // destination) and list it under the agent: written here it would be a hub Application.
+      const obj = decodeResource(res);
+      if (typeof obj === "object" && agentForApp(scope, obj as Application) !== agent) {
+        log.warn("snapshot Application not mapped to its agent here; skipped", { agent, resource: `${res.namespace}/${res.name}` });
+        result.skipped++;
+        continue;
+      }
+    }
     if (await guarded(res, () => applyResource(deps, res))) result.applied++;
     else result.failed++;
   }

@@ -74,10 +74,12 @@ async function run(opts: { principal: string[]; agent: string[] }, tag: string):
 }
 
 const has = (mods: string[], prefix: string) => mods.filter((m) => m.startsWith(prefix));
+/** bridged-peer.ts stays: the auth layer asks it (a Map, no ws) whether a call came through the bridge. */
+const WS_TRANSPORT = (mods: string[]) => has(mods, "src/transport/websocket/").filter((m) => m !== "src/transport/websocket/bridged-peer.ts");
 const OPTIONAL = [
   "node_modules/ioredis/", "node_modules/redis-parser/", "node_modules/ws/",
   "node_modules/@kubernetes/client-node/dist/exec.js", "node_modules/@kubernetes/client-node/dist/attach.js",
-  "node_modules/@kubernetes/client-node/dist/portforward.js", "src/transport/websocket/", "src/redisproxy/redis-proxy.ts",
+  "node_modules/@kubernetes/client-node/dist/portforward.js", "src/redisproxy/redis-proxy.ts",
 ];
 
 test("idle principal (redis proxy off, no --enable-websocket) and agent: no redis client, no WebSocket code", async () => {
@@ -87,11 +89,13 @@ test("idle principal (redis proxy off, no --enable-websocket) and agent: no redi
     assert.deepEqual(has(m.principal, prefix), [], `principal loaded ${prefix}`);
     assert.deepEqual(has(m.agent, prefix), [], `agent loaded ${prefix}`);
   }
+  assert.deepEqual(WS_TRANSPORT(m.principal), [], "principal loaded the WebSocket transport");
+  assert.deepEqual(WS_TRANSPORT(m.agent), [], "agent loaded the WebSocket transport");
 });
 
 test("with the redis proxy and --enable-websocket on, they are loaded", async () => {
   const m = await run({ principal: ["--disable-redis-proxy=false", "--redis-proxy-port", String(await freePort()), "--enable-websocket"], agent: ["--enable-websocket"] }, "on");
-  for (const prefix of ["node_modules/redis-parser/", "src/redisproxy/redis-proxy.ts", "node_modules/ws/", "src/transport/websocket/"]) {
+  for (const prefix of ["node_modules/redis-parser/", "src/redisproxy/redis-proxy.ts", "node_modules/ws/", "src/transport/websocket/principal-listener.ts"]) {
     assert.ok(has(m.principal, prefix).length > 0, `principal loaded ${prefix}`);
   }
   for (const prefix of ["node_modules/ws/", "src/transport/websocket/agent-proxy.ts"]) assert.ok(has(m.agent, prefix).length > 0, `agent loaded ${prefix}`);

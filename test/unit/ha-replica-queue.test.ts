@@ -1,10 +1,11 @@
 // The HA replica's bounded event queue (src/ha/replica-queue.ts) and the
-// checks on snapshot resources (src/ha/replica-snapshot.ts decodeResource):
-// pure logic, no kube, no gRPC.
+// checks on snapshot resources (src/ha/replica-snapshot.ts decodeResource,
+// applySnapshot with a stand-in writer): pure logic, no kube, no gRPC.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { BoundedEventQueue, QueueOverflowError, WAKE } from "../../src/ha/replica-queue.ts";
-import { decodeResource } from "../../src/ha/replica-snapshot.ts";
+import { applySnapshot, decodeResource } from "../../src/ha/replica-snapshot.ts";
+import type { ReplicaWriter } from "../../src/ha/replica-writes.ts";
 import { countingReplicaMetrics } from "../../src/ha/replica-metrics.ts";
 import type { Resource } from "../../src/proto/gen/replication.ts";
 
@@ -101,6 +102,62 @@ test("snapshot resources are checked like event payloads before they are written
   assert.match(decodeResource(res("Repository", "argocd", "Bad_Name", { metadata: { name: "Bad_Name" } })) as string, /invalid metadata.name/);
   const secret = decodeResource(res("Repository", "argocd", "repo", { metadata: { name: "repo" }, data: { url: "eA==" } }));
   assert.equal(typeof secret === "object" && secret.metadata.namespace, "argocd", "a missing namespace is the resource's");
+});
+
+// Wire fact (hand-run interop against upstream's Go principal): its snapshot lists every
+// key it tracks, with `data` left empty when it cannot read the object (for example a key
+// an agent's own copy put there, namespace "argocd"). Upstream replicas skip such entries;
+// they are neither written nor an apply error, and still count as present (no prune).
+test("snapshot resources without data are skipped, not failed", async () => {
+  const written: string[] = [];
+  const asked: string[] = [];
+  const writer = {
+    retrying: async (what: string, fn: () => Promise<unknown>) => (what === "list Secrets" ? { items: [] } : fn()),
+    apps: { list: async () => ({ items: [{ metadata: { name: "app1", namespace: "argocd" }, spec: {} }] }) },
+    projects: { list: async () => ({ items: [] }) },
+    upsertApp: async (a: { metadata: { namespace: string; name: string } }) => void written.push(`${a.metadata.namespace}/${a.metadata.name}`),
+  } as unknown as ReplicaWriter;
+  const empty: Resource = { name: "app1", namespace: "argocd", kind: "Application", uid: "u1", specChecksum: Buffer.alloc(0), data: Buffer.alloc(0) };
+  const full = res("Application", "agent-a", "app1", { metadata: { name: "app1", namespace: "agent-a" }, spec: { project: "default" } });
+  const r = await applySnapshot(
+    { writer, namespace: "argocd", destinationBased: false, confirmMissing: async (req) => (asked.push(...req.resources.map((x) => x.name)), { results: [] }) },
+    { lastSequenceNum: "0", principalResources: [], agents: [{ name: "agent-a", mode: "managed", connected: false, resources: [empty, full] }] },
+  );
+  assert.deepEqual(written, ["agent-a/app1"]);
+  assert.equal(r.applied, 1);
+  assert.equal(r.failed, 0, "an entry without data is not an apply error");
+  assert.equal(r.skipped, 1);
+});
+
+// Wire fact (same hand-run): an upstream replica upserts an autonomous agent's inbound copy as
+// it came (namespace "argocd", in-cluster destination) and, once promoted, lists it under the
+// agent in its snapshot. Written as is it would be an Application of the hub itself.
+test("a snapshot Application this principal would not map to its agent is skipped", async () => {
+  const written: string[] = [];
+  const writer = {
+    retrying: async (what: string, fn: () => Promise<unknown>) => (what === "list Secrets" ? { items: [] } : fn()),
+    apps: { list: async () => ({ items: [] }) },
+    projects: { list: async () => ({ items: [] }) },
+    upsertApp: async (a: { metadata: { namespace: string; name: string } }) => void written.push(`${a.metadata.namespace}/${a.metadata.name}`),
+  } as unknown as ReplicaWriter;
+  const raw = res("Application", "argocd", "auto1", {
+    metadata: { name: "auto1", namespace: "argocd", annotations: { "argocd.argoproj.io/source-uid": "u9" } },
+    spec: { project: "default", destination: { server: "https://kubernetes.default.svc" } },
+  });
+  const mirror = res("Application", "agent-a", "auto1", {
+    metadata: { name: "auto1", namespace: "agent-a", annotations: { "argocd.argoproj.io/source-uid": "u9" } },
+    spec: { project: "agent-a-default", destination: { name: "agent-a" } },
+  });
+  for (const destinationBased of [false, true]) {
+    written.length = 0;
+    const r = await applySnapshot(
+      { writer, namespace: "argocd", destinationBased, confirmMissing: async () => ({ results: [] }) },
+      { lastSequenceNum: "0", principalResources: [], agents: [{ name: "agent-a", mode: "autonomous", connected: false, resources: [raw, mirror] }] },
+    );
+    assert.deepEqual(written, ["agent-a/auto1"], `destinationBased=${destinationBased}`);
+    assert.equal(r.skipped, 1);
+    assert.equal(r.failed, 0);
+  }
 });
 
 test("the counting metrics implement every method of the interface", () => {

@@ -55,7 +55,7 @@ function lazyFake(): { lazy: LazyRedis; made: FakeRedis[] } {
 test("nothing is made until the first command; then one client serves every command", async () => {
   const { lazy, made } = lazyFake();
   const errors: string[] = [];
-  lazy.on("error", (e) => errors.push(e.message));
+  lazy.on("error", (e: Error) => errors.push(e.message));
   assert.equal(lazy.created, false);
   assert.equal(await lazy.unsubscribe("ch"), 0, "unsubscribing a client never made makes none");
   assert.equal(made.length, 0);
