@@ -31,16 +31,10 @@ import { repoRecipients } from "../replication/principal/principal-repositories.
 import { isRepoSecret, repoProjectOf, REPO_SECRET_TYPES, SECRET_TYPE_LABEL } from "../replication/secret-objects.ts";
 import { SELF_REGISTERED_LABEL } from "../registration/self-registration.ts";
 import type { ReplicaWriter } from "./replica-writes.ts";
+import { ResourceKinds } from "./snapshot.ts";
 
 const log = getLogger("ha");
 
-export const ResourceKinds = {
-  application: "Application",
-  appProject: "AppProject",
-  applicationSet: "ApplicationSet",
-  repository: "Repository",
-  clusterSecret: "ClusterSecret",
-} as const;
 
 export interface SnapshotDeps {
   writer: ReplicaWriter;
