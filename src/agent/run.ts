@@ -204,7 +204,8 @@ export async function runAgent(cfg: AgentSettings, signal: AbortSignal): Promise
     return;
   }
   const agent = await startAgent(cfg, { signal });
-  await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  // A SIGTERM during start-up has already fired the abort: do not wait for it again.
+  if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
   await agent.close();
   log.info("agent stopped");
 }

@@ -234,7 +234,8 @@ export async function runPrincipal(cfg: PrincipalSettings, signal: AbortSignal):
     return;
   }
   const running = await startPrincipal(cfg, signal);
-  await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  // A SIGTERM during start-up has already fired the abort: do not wait for it again.
+  if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
   await running.close();
   log.info("principal stopped");
 }

@@ -77,6 +77,9 @@ export class LazyRedis implements RedisClient {
     return new LazyRedis(async () => (await this.redis()).duplicate());
   }
 
+  on(event: "error", listener: (err: Error) => void): this;
+  on(event: "ready", listener: () => void): this;
+  on(event: "messageBuffer", listener: (channel: Buffer, message: Buffer) => void): this;
   on(event: string, listener: Listener): this {
     this.listeners.push([event, listener]);
     this.client?.on(event, listener as (...args: unknown[]) => void);

@@ -135,7 +135,7 @@ test("x64: starts with the baked-in Node options (V8's young generation stays sm
   writeFileSync(probe, `const v8 = require("node:v8"); let keep = [];
 for (let i = 0; i < 3e6; i++) { keep.push({ i, s: "x" + i }); if (keep.length > 2e5) keep = []; }
 const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_size;
-process.stderr.write("PROBE " + JSON.stringify({ execArgv: process.execArgv, youngMiB: young / 1048576, limitMiB: v8.getHeapStatistics().heap_size_limit / 1048576 }) + "\n");
+process.stderr.write("PROBE " + JSON.stringify({ execArgv: process.execArgv, youngMiB: young / 1048576, limitMiB: v8.getHeapStatistics().heap_size_limit / 1048576 }) + "\\n");
 `);
   const run = (nodeOptions: string) => {
     const res = spawnSync(join(A, RELEASE_FILES.x64), ["version"], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", NODE_OPTIONS: nodeOptions } });
