@@ -73,6 +73,23 @@ async function dryRunApply(objects: KubeManifest[]): Promise<KubectlResult> {
   return kubectl(["apply", "--dry-run=server", "--validate=strict", "-f", "-"], asJsonStream(objects));
 }
 
+/**
+ * `kubectl wait --for=condition=Established` on a CRD created a moment ago can fail at once
+ * with ".status.conditions accessor error" (the API server has not written conditions yet):
+ * retry that answer until the deadline; any other failure fails at once.
+ */
+async function waitEstablished(targets: string[]): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const res = await kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...targets]);
+    if (res.code === 0) return;
+    if (!/status\.conditions accessor error/.test(res.stderr) || Date.now() > deadline) {
+      assert.fail(`kubectl wait for ${targets.join(" ")} failed:\n${res.stderr}${res.stdout}`);
+    }
+    await sleep(200);
+  }
+}
+
 before(async () => {
   assert.ok(findKubectl(), "kubectl must be on PATH: the server-side dry run is kubectl apply --dry-run=server");
   env = await startKubeEnv({ clusters: ["manifests"], namespaces: ["argocd"] });
@@ -88,8 +105,8 @@ before(async () => {
     for (const line of res.stdout.split("\n").filter(Boolean)) createdCrds.push(line);
     assert.ok(res.code === 0 || /AlreadyExists/.test(res.stderr), `installing ${what}:\n${res.stderr}`);
   }
-  await kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", ...ISTIO_KINDS.map((n) => `crd/${n}`)]);
-  await kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", "-f", LINKERD_CRDS]);
+  await waitEstablished(ISTIO_KINDS.map((n) => `crd/${n}`));
+  await waitEstablished(["-f", LINKERD_CRDS]);
 });
 
 after(async () => {
