@@ -21,7 +21,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { bcryptHash } from "../src/auth/bcrypt.ts";
-import { createKubeClient } from "../src/kube/client.ts";
+import { createKubeClient } from "../test/support/kube-client.ts";
 import { ensureNamespace } from "../src/kube/crud.ts";
 import { configureLogging } from "../src/observability/log.ts";
 import { startKubeEnv } from "../test/support/kube-env.ts";

@@ -30,7 +30,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { bcryptHash } from "../src/auth/bcrypt.ts";
-import { createKubeClient, type KubeClient } from "../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../test/support/kube-client.ts";
 import { applications, ensureNamespace } from "../src/kube/crud.ts";
 import { applicationInformer, type Informer } from "../src/kube/informer.ts";
 import type { Application } from "../src/kube/resources.ts";

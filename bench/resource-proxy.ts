@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createKubeClient } from "../src/kube/client.ts";
+import { createKubeClient } from "../test/support/kube-client.ts";
 import { applications, ensureNamespace } from "../src/kube/crud.ts";
 import { kubeRequest } from "../src/kube/raw-request.ts";
 import type { Application } from "../src/kube/resources.ts";

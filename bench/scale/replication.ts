@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startKubeEnv, type KubeEnv } from "../../test/support/kube-env.ts";
 import { ROOT } from "../../test/support/processes.ts";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../../test/support/kube-client.ts";
 import { applications, appProjects, ensureNamespace } from "../../src/kube/crud.ts";
 import type { Application, AppProject } from "../../src/kube/resources.ts";
 

@@ -82,6 +82,52 @@ const openTelemetryAsCommonJs: Plugin = {
   },
 };
 
+// client-node's KubeConfig module (dist/config.js) imports two names from its generated API's index
+// (dist/gen/index.js), which evaluates every generated model and API class: ≈800 modules and
+// ≈4 MiB of heap in a principal or agent that uses none of them (they send plain JSON,
+// src/kube/raw-request.ts), issue #19. Give config.js a module exporting just those two from their
+// own files; ctl's typed APIs (src/kube/typed-apis.ts) still import the full index.
+// test/release/bundle-modules.test.ts checks the agent evaluates no generated model.
+const CLIENT_NODE_CONFIG = /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/;
+const slimClientNodeConfig: Plugin = {
+  name: "slim-client-node-config",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/gen\/index\.js$/ }, (args) =>
+      CLIENT_NODE_CONFIG.test(args.importer) ? { path: resolve(args.resolveDir, "gen/config-imports.js"), namespace: "client-node-config" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "client-node-config" }, (args) => ({
+      contents: 'export { createConfiguration } from "./configuration.js";\nexport { ServerConfiguration } from "./servers.js";\n',
+      resolveDir: resolve(args.path, ".."),
+      loader: "js",
+    }));
+  },
+};
+
+// client-node's modules import undici at their top (config.js for its dispatchers, watch.js and the
+// generated API for fetch), which evaluates its 109 modules (≈4 MiB of heap) in every principal
+// and agent, though they talk to the API server through node:https (src/kube/http-transport.ts),
+// issue #19. Give those imports a module whose names load undici on first use: ctl's typed
+// APIs and the agent's pod log streams still get the real one, when they run.
+const CLIENT_NODE_DIR = /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]/;
+const UNDICI_NAMES = ["Agent", "ProxyAgent", "fetch"];
+const lazyUndiciForClientNode: Plugin = {
+  name: "lazy-undici-for-client-node",
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (args) =>
+      CLIENT_NODE_DIR.test(args.importer) ? { path: "lazy-undici", namespace: "lazy-undici", pluginData: args.resolveDir } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "lazy-undici" }, (args) => ({
+      contents: [
+        "let undici;",
+        'const load = () => (undici ??= require("undici"));',
+        `module.exports = { ${UNDICI_NAMES.map((n) => `get ${n}() { return load().${n}; }`).join(", ")} };`,
+      ].join("\n"),
+      resolveDir: args.pluginData as string,
+      loader: "js",
+    }));
+  },
+};
+
 function common(info: BuildInfo): BuildOptions {
   return {
     absWorkingDir: ROOT,
@@ -94,7 +140,7 @@ function common(info: BuildInfo): BuildOptions {
     legalComments: "none",
     logLevel: "warning",
     metafile: true,
-    plugins: [stubOptional, openTelemetryAsCommonJs],
+    plugins: [stubOptional, openTelemetryAsCommonJs, slimClientNodeConfig, lazyUndiciForClientNode],
     define: { __BUILD_INFO__: JSON.stringify(info) },
   };
 }

@@ -15,7 +15,7 @@
  *   const agentSide = ctx.agentKube();   // needs --agent-context
  */
 import type { Command } from "commander";
-import type { KubeClient } from "../kube/client.ts";
+import type { TypedKubeClient } from "../kube/typed-apis.ts";
 import { resolveTargets } from "./config-file.ts";
 
 /** A failure the CLI reports as one line and exit code (1 as upstream's `[FATAL]`, 2 for bad flag values). */
@@ -43,17 +43,19 @@ export interface CtlGlobals {
 export interface CtlContext {
   globals: CtlGlobals;
   /** The control-plane (principal) cluster: --principal-context, --principal or the config file's default-principal. */
-  kube(): KubeClient;
+  kube(): TypedKubeClient;
   /** The workload (agent) cluster: --agent-context or --agent (required). */
-  agentKube(): KubeClient;
+  agentKube(): TypedKubeClient;
   out(s: string): void;
 }
 
-let kubeLayer: typeof import("../kube/client.ts") | undefined;
+let kubeLayer: { createKubeClient: typeof import("../kube/client.ts").createKubeClient; withTypedApis: typeof import("../kube/typed-apis.ts").withTypedApis } | undefined;
 
 /** Loads the kube layer (once); a command awaits it before its first ctx.kube()/ctx.agentKube(). */
 export async function loadKubeLayer(): Promise<void> {
-  kubeLayer ??= await import("../kube/client.ts");
+  if (kubeLayer) return;
+  const [{ createKubeClient }, { withTypedApis }] = await Promise.all([import("../kube/client.ts"), import("../kube/typed-apis.ts")]);
+  kubeLayer = { createKubeClient, withTypedApis };
 }
 
 /** A command's implementation module, loaded together with the kube layer. */
@@ -62,12 +64,12 @@ export async function withKube<T>(implementation: Promise<T>): Promise<T> {
   return loaded;
 }
 
-function client(kubeconfig: string | undefined, context: string, flag: string): KubeClient {
+function client(kubeconfig: string | undefined, context: string, flag: string): TypedKubeClient {
   // A programming error, not a user's: the command did not await loadKubeLayer()/withKube().
   if (kubeLayer === undefined) throw new Error("ctl: the kube layer is not loaded (await loadKubeLayer() before ctx.kube())");
-  const { createKubeClient } = kubeLayer;
+  const { createKubeClient, withTypedApis } = kubeLayer;
   try {
-    return createKubeClient({ kubeconfig: kubeconfig || undefined, context: context || undefined });
+    return withTypedApis(createKubeClient({ kubeconfig: kubeconfig || undefined, context: context || undefined }));
   } catch (err) {
     throw new CtlError(`cannot load Kubernetes configuration (--kubeconfig/${flag}): ${(err as Error).message}`);
   }
@@ -81,8 +83,8 @@ export function ctlContext(cmd: Command, out: (s: string) => void): CtlContext {
     ...flags,
     principalContext: principal.context, principalNamespace: principal.namespace, agentContext: agent.context, agentNamespace: agent.namespace,
   };
-  let kube: KubeClient | undefined;
-  let agentKube: KubeClient | undefined;
+  let kube: TypedKubeClient | undefined;
+  let agentKube: TypedKubeClient | undefined;
   return {
     globals,
     out,

@@ -20,7 +20,7 @@ import { Writable } from "node:stream";
 import { PortForward, type V1Pod } from "@kubernetes/client-node";
 import { WebSocketHandler } from "@kubernetes/client-node/dist/web-socket-handler.js";
 import WebSocket from "ws";
-import type { KubeClient } from "../kube/client.ts";
+import type { TypedKubeClient as KubeClient } from "../kube/typed-apis.ts";
 import { CtlError } from "./ctl-context.ts";
 import type { DialContext } from "./ha-admin-client.ts";
 

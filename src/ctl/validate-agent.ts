@@ -10,7 +10,7 @@
  *   const results = await agentChecks(agentKube, "argocd", principalKube, "argocd");
  */
 import { X509Certificate } from "node:crypto";
-import type { KubeClient } from "../kube/client.ts";
+import type { TypedKubeClient as KubeClient } from "../kube/typed-apis.ts";
 import { isNotFound } from "../kube/crud.ts";
 import {
   agentSecretNames, apiMessage, certFromTlsSecret, check, commonName, field, getSecret, principalSecretNames, validityProblem, type CheckResult,

@@ -15,7 +15,7 @@
 import { createPrivateKey } from "node:crypto";
 import { isIP } from "node:net";
 import type { V1Secret } from "@kubernetes/client-node";
-import type { KubeClient } from "../kube/client.ts";
+import type { TypedKubeClient as KubeClient } from "../kube/typed-apis.ts";
 import { isNotFound } from "../kube/crud.ts";
 import { SECRET_TYPE_LABEL, SKIP_RECONCILE_ANNOTATION } from "./cluster-secret.ts";
 import { apiMessage, argoCdCr, certFromTlsSecret, check, field, getSecret, principalSecretNames, validityProblem, type CheckResult } from "./validate-support.ts";

@@ -14,7 +14,7 @@
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
-import type { KubeClient } from "../kube/client.ts";
+import type { TypedKubeClient as KubeClient } from "../kube/typed-apis.ts";
 import { isNotFound } from "../kube/crud.ts";
 import { AGENT_SETTINGS } from "../settings/agent-settings.ts";
 import { PRINCIPAL_SETTINGS } from "../settings/principal-settings.ts";

@@ -11,7 +11,7 @@
  *   const err2 = await componentsProblem(kube, "argocd", PRINCIPAL_COMPONENTS);
  */
 import { AppsV1Api, NetworkingV1Api } from "@kubernetes/client-node";
-import type { KubeClient } from "../kube/client.ts";
+import type { TypedKubeClient as KubeClient } from "../kube/typed-apis.ts";
 import { apiMessage } from "./validate-support.ts";
 
 const NAME_LABEL = "app.kubernetes.io/name";

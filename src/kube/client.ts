@@ -4,15 +4,16 @@
  *
  * @example
  *   const kube = createKubeClient({ kubeconfig: "/tmp/kc.yaml", context: "agent" });
- *   await kube.core.listNamespace();
+ *   const ns = await kubeJson(kube.kubeConfig, "GET", "/api/v1/namespaces");
  */
-// Deep imports: the package index also evaluates exec, attach, port-forward, cp and ws, which only the
-// agent's web terminal needs (loaded there on first use), issue #19.
+// Deep import: the package index also evaluates exec, attach, port-forward, cp and ws, which only the
+// agent's web terminal needs (loaded there on first use), and every generated model and API class
+// (≈800 modules), which only ctl uses (typed-apis.ts), issue #19.
 import { KubeConfig } from "@kubernetes/client-node/dist/config.js";
-import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node/dist/gen/index.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { getLogger } from "../observability/log.ts";
 import { connectionReusingConfig } from "./connections.ts";
+import { kubeJson } from "./raw-request.ts";
 
 const log = getLogger("kube");
 
@@ -25,10 +26,9 @@ export interface KubeClientOptions {
   inCluster?: boolean;
 }
 
+/** Requests go through raw-request.ts (plain JSON); ctl adds the generated typed APIs (typed-apis.ts). */
 export interface KubeClient {
   kubeConfig: KubeConfig;
-  core: CoreV1Api;
-  custom: CustomObjectsApi;
   /** API server URL of the selected cluster. */
   server: string;
   /** Selected context ("" for in-cluster). */
@@ -89,8 +89,6 @@ export function createKubeClient(source: KubeClientOptions | KubeConfig = {}): K
   const kubeConfig = connectionReusingConfig(source instanceof KubeConfig ? source : loadKubeConfig(source));
   const client: KubeClient = {
     kubeConfig,
-    core: kubeConfig.makeApiClient(CoreV1Api),
-    custom: kubeConfig.makeApiClient(CustomObjectsApi),
     server: kubeConfig.getCurrentCluster()?.server ?? "",
     context: kubeConfig.getCurrentContext() ?? "",
     qps: positiveNumberFromEnv("ARGOCD_AGENT_KUBE_QPS", DEFAULT_KUBE_QPS),
@@ -118,7 +116,7 @@ export async function waitForApiServer(kube: KubeClient, signal?: AbortSignal): 
       // An API server that accepts connections and never answers must not hang us: probe with a deadline.
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        kube.core.getAPIResources(),
+        kubeJson(kube.kubeConfig, "GET", "/api/v1"),
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS))),
       ]).finally(() => clearTimeout(timer));
       if (attempt > 1) log.info("API server reachable", { server: kube.server });

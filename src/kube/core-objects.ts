@@ -13,11 +13,10 @@
  *   if (repo) await s.update({ ...repo, data: { ...repo.data, url: btoa("https://x") } });
  *   await s.delete("argocd", "repo-1", { uid: repo?.metadata.uid, propagation: "Background" });
  */
-import { ApiException } from "@kubernetes/client-node/dist/gen/index.js";
 import type { KubeClient } from "./client.ts";
 import type { WriteCounts } from "./crud.ts";
 import { isNotFound } from "./crud.ts";
-import { kubeRequest } from "./raw-request.ts";
+import { kubeJson } from "./raw-request.ts";
 import { collectionPath, CONFIGMAP_KIND, SECRET_KIND, type ConfigMap, type KubeObject, type ResourceKind, type Secret } from "./resources.ts";
 
 export class CoreObjectClient<T extends KubeObject> {
@@ -37,19 +36,8 @@ export class CoreObjectClient<T extends KubeObject> {
     return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
   }
 
-  private async call(method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown): Promise<T> {
-    const reply = await kubeRequest(this.kube.kubeConfig, { method, path, body: body === undefined ? undefined : JSON.stringify(body) });
-    let parsed: unknown;
-    try {
-      parsed = reply.text ? JSON.parse(reply.text) : undefined;
-    } catch {
-      parsed = reply.text;
-    }
-    if (reply.status < 200 || reply.status >= 300) {
-      const message = (parsed as { message?: string } | undefined)?.message ?? `HTTP ${reply.status}`;
-      throw new ApiException(reply.status, `${method} ${path}: ${message}`, parsed, {});
-    }
-    return parsed as T;
+  private call(method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown): Promise<T> {
+    return kubeJson<T>(this.kube.kubeConfig, method, path, { body });
   }
 
   private static where(obj: KubeObject): { namespace: string; name: string } {

@@ -10,15 +10,15 @@
  *     return apps.updateStatus(app!);
  *   });
  */
-import { ApiException } from "@kubernetes/client-node/dist/gen/index.js";
-import { setHeaderOptions } from "@kubernetes/client-node/dist/middleware.js";
-import { PatchStrategy } from "@kubernetes/client-node/dist/patch.js";
+import { ApiException } from "@kubernetes/client-node/dist/gen/apis/exception.js";
 import type { KubeClient } from "./client.ts";
+import { kubeJson, type JsonCall, type KubeRequest } from "./raw-request.ts";
 import { traceKubeWrite } from "../tracing/tracing.ts";
 import {
   APPLICATION_KIND,
   APPPROJECT_KIND,
   ARGOPROJ_API_VERSION,
+  collectionPath,
   type Application,
   type AppProject,
   type KubeObject,
@@ -87,7 +87,7 @@ export interface ObjectList<T> {
   resourceVersion: string;
 }
 
-const mergePatchOptions = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const MERGE_PATCH = "application/merge-patch+json";
 
 /** Successful writes made through one client (metrics read them). */
 export interface WriteCounts {
@@ -108,8 +108,15 @@ export class CustomResourceClient<T extends KubeObject> {
     this.kind = kind;
   }
 
-  private params(namespace: string) {
-    return { group: this.kind.group, version: this.kind.version, plural: this.kind.plural, namespace };
+  /** The collection (no name), an object, or an object's subresource; all namespaces when `namespace` is undefined. */
+  private path(namespace: string | undefined, name?: string, subresource?: string): string {
+    const base = collectionPath(this.kind, namespace);
+    return name === undefined ? base : `${base}/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ""}`;
+  }
+
+  /** Plain JSON (no generated model classes), as the informers see objects. */
+  private call<R = T>(method: KubeRequest["method"], path: string, call?: JsonCall): Promise<R> {
+    return kubeJson<R>(this.kube.kubeConfig, method, path, call);
   }
 
   private static nameOf(obj: KubeObject): { namespace: string; name: string } {
@@ -126,7 +133,7 @@ export class CustomResourceClient<T extends KubeObject> {
   /** The object, or undefined if it does not exist. */
   async get(namespace: string, name: string): Promise<T | undefined> {
     try {
-      return (await this.kube.custom.getNamespacedCustomObject({ ...this.params(namespace), name })) as T;
+      return await this.call("GET", this.path(namespace, name));
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -135,19 +142,16 @@ export class CustomResourceClient<T extends KubeObject> {
 
   /** Lists one namespace, or all namespaces when `namespace` is undefined. */
   async list(namespace?: string, opts: ListOptions = {}): Promise<ObjectList<T>> {
-    const { group, version, plural } = this.kind;
-    const res = (
-      namespace === undefined
-        ? await this.kube.custom.listCustomObjectForAllNamespaces({ group, version, resourcePlural: plural, ...opts })
-        : await this.kube.custom.listNamespacedCustomObject({ ...this.params(namespace), ...opts })
-    ) as { items?: T[]; metadata?: { resourceVersion?: string } };
+    const res = await this.call<{ items?: T[] | null; metadata?: { resourceVersion?: string } }>("GET", this.path(namespace), {
+      query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector },
+    });
     return { items: res.items ?? [], resourceVersion: res.metadata?.resourceVersion ?? "" };
   }
 
   async create(obj: T): Promise<T> {
     const { namespace, name } = CustomResourceClient.nameOf(obj);
     const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
-    const res = (await this.traced("create", namespace, name, () => this.kube.custom.createNamespacedCustomObject({ ...this.params(namespace), body }))) as T;
+    const res = (await this.traced("create", namespace, name, () => this.call("POST", this.path(namespace), { body })));
     this.writes.created++;
     return res;
   }
@@ -156,7 +160,7 @@ export class CustomResourceClient<T extends KubeObject> {
   async update(obj: T): Promise<T> {
     const { namespace, name } = CustomResourceClient.nameOf(obj);
     const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
-    const res = (await this.traced("update", namespace, name, () => this.kube.custom.replaceNamespacedCustomObject({ ...this.params(namespace), name, body }))) as T;
+    const res = (await this.traced("update", namespace, name, () => this.call("PUT", this.path(namespace, name), { body })));
     this.writes.updated++;
     return res;
   }
@@ -172,7 +176,7 @@ export class CustomResourceClient<T extends KubeObject> {
     const body = { apiVersion: ARGOPROJ_API_VERSION, kind: this.kind.kind, ...obj };
     if (this.statusSubresource !== false) {
       try {
-        const res = (await this.traced("update-status", namespace, name, () => this.kube.custom.replaceNamespacedCustomObjectStatus({ ...this.params(namespace), name, body }))) as T;
+        const res = (await this.traced("update-status", namespace, name, () => this.call("PUT", this.path(namespace, name, "status"), { body })));
         this.statusSubresource = true;
         this.writes.updated++;
         return res;
@@ -195,9 +199,7 @@ export class CustomResourceClient<T extends KubeObject> {
 
   /** JSON merge patch (RFC 7386): objects merge, `null` deletes a field, arrays are replaced. */
   async patch(namespace: string, name: string, patch: Record<string, unknown>): Promise<T> {
-    const res = (await this.traced("patch", namespace, name, () =>
-      this.kube.custom.patchNamespacedCustomObject({ ...this.params(namespace), name, body: patch }, mergePatchOptions),
-    )) as T;
+    const res = await this.traced("patch", namespace, name, () => this.call("PATCH", this.path(namespace, name), { body: patch, contentType: MERGE_PATCH }));
     this.writes.updated++;
     return res;
   }
@@ -206,9 +208,9 @@ export class CustomResourceClient<T extends KubeObject> {
   async patchStatus(namespace: string, name: string, patch: Record<string, unknown>): Promise<T> {
     if (this.statusSubresource !== false) {
       try {
-        const res = (await this.traced("patch-status", namespace, name, () =>
-          this.kube.custom.patchNamespacedCustomObjectStatus({ ...this.params(namespace), name, body: patch }, mergePatchOptions),
-        )) as T;
+        const res = await this.traced("patch-status", namespace, name, () =>
+          this.call("PATCH", this.path(namespace, name, "status"), { body: patch, contentType: MERGE_PATCH }),
+        );
         this.statusSubresource = true;
         this.writes.updated++;
         return res;
@@ -226,8 +228,8 @@ export class CustomResourceClient<T extends KubeObject> {
    */
   async delete(namespace: string, name: string, opts: { uid?: string } = {}): Promise<boolean> {
     try {
-      const body = opts.uid ? { preconditions: { uid: opts.uid } } : undefined;
-      await this.traced("delete", namespace, name, () => this.kube.custom.deleteNamespacedCustomObject({ ...this.params(namespace), name, body }));
+      const body = opts.uid ? { apiVersion: "v1", kind: "DeleteOptions", preconditions: { uid: opts.uid } } : undefined;
+      await this.traced("delete", namespace, name, () => this.call("DELETE", this.path(namespace, name), { body }));
       this.writes.deleted++;
       return true;
     } catch (err) {
@@ -248,9 +250,9 @@ export function appProjects(kube: KubeClient): CustomResourceClient<AppProject> 
 /** Creates a namespace; an existing one is returned as is (idempotent). */
 export async function ensureNamespace(kube: KubeClient, name: string, labels?: Record<string, string>): Promise<Namespace> {
   try {
-    return (await kube.core.createNamespace({ body: { metadata: { name, labels } } })) as Namespace;
+    return await kubeJson<Namespace>(kube.kubeConfig, "POST", "/api/v1/namespaces", { body: { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } } });
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
-    return (await kube.core.readNamespace({ name })) as Namespace;
+    return await kubeJson<Namespace>(kube.kubeConfig, "GET", `/api/v1/namespaces/${encodeURIComponent(name)}`);
   }
 }

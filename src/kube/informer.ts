@@ -15,10 +15,10 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { KubeConfig } from "@kubernetes/client-node/dist/config.js";
-import { Watch } from "@kubernetes/client-node/dist/watch.js";
 import { getLogger } from "../observability/log.ts";
 import type { KubeClient } from "./client.ts";
 import { getJson, KubeHttpError } from "./raw-request.ts";
+import { watchOnce } from "./watch.ts";
 import { traceInformerChange, type InformerOperation } from "../tracing/tracing.ts";
 import {
   APPLICATION_KIND,
@@ -208,7 +208,7 @@ export class Informer<T extends KubeObject> {
         signal.removeEventListener("abort", stop);
         if (failure) return reject(failure);
         if (signal.aborted) return resolve(progressed);
-        // client-node closes a watch that stays silent for 30s: that is an idle watch, not an error.
+        // watch.ts closes a watch that stays silent for 30 s: that is an idle watch, not an error.
         if (err && (err as { name?: string }).name !== "TimeoutError") {
           const status = (err as { statusCode?: number }).statusCode;
           return reject(status ? new KubeHttpError(status, `watch: ${String(err)}`, "") : err);
@@ -216,8 +216,7 @@ export class Informer<T extends KubeObject> {
         resolve(progressed);
       };
       const query = { ...this.query(), resourceVersion: this.resourceVersion, allowWatchBookmarks: true };
-      new Watch(this.kubeConfig)
-        .watch(collectionPath(this.kind, this.opts.namespace), query, onEvent, onDone)
+      watchOnce(this.kubeConfig, collectionPath(this.kind, this.opts.namespace), query, (type, obj) => onEvent(type, obj as T & { code?: number; message?: string }), onDone)
         .then((c) => {
           controller = c;
           if (signal.aborted) c.abort();

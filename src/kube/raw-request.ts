@@ -1,16 +1,21 @@
 /**
- * Plain JSON GET against the API server, authenticated from a KubeConfig.
+ * Requests to the API server with plain JSON bodies, authenticated from a KubeConfig, over
+ * http-transport.ts (keep-alive node:https).
  *
- * Why not the generated clients: they turn core objects into model classes
- * (timestamps become Date, unknown fields are dropped), while watch events
- * arrive as raw JSON. The informer needs list and watch to produce the same
- * shapes, so it lists through this helper. It uses the same `undici` fetch and
- * TLS dispatcher as client-node's own Watch.
+ * Why not the generated clients: they turn core objects into model classes (timestamps become
+ * Date, unknown fields are dropped) while watch events arrive as raw JSON, and loading them
+ * evaluates ≈800 modules (issue #19). The informer, the CRUD clients and the resource proxy all
+ * go through here, so every object has the shape the API server sent.
+ *
+ * @example
+ *   const apps = await kubeJson<{ items: unknown[] }>(kc, "GET", "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications");
+ *   await kubeJson(kc, "PATCH", path, { body: { metadata: { labels: { a: "b" } } }, contentType: "application/merge-patch+json" });
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { HttpMethod, RequestContext } from "@kubernetes/client-node/dist/gen/index.js";
+// Deep import: the package's gen/index.js evaluates every generated model and API class.
+import { ApiException } from "@kubernetes/client-node/dist/gen/apis/exception.js";
 import { STATUS_CODES } from "node:http";
-import { fetch } from "undici";
+import { openKubeRequest, readBody } from "./http-transport.ts";
 
 export class KubeHttpError extends Error {
   readonly statusCode: number;
@@ -30,29 +35,17 @@ export async function getJson<T>(
   query: Record<string, string | number | boolean | undefined> = {},
   signal?: AbortSignal,
 ): Promise<T> {
-  const cluster = kubeConfig.getCurrentCluster();
-  if (!cluster) throw new Error("kubeconfig has no current cluster");
-  const url = new URL(cluster.server + path);
-  for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined) url.searchParams.set(key, String(value));
-  }
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  await kubeConfig.applySecurityAuthentication(ctx);
-  const res = await fetch(url, {
-    method: "GET",
-    headers: { ...ctx.getHeaders(), Accept: "application/json" },
-    dispatcher: ctx.getDispatcher() as never,
-    signal,
-  });
-  const text = await res.text();
-  if (!res.ok) {
-    let message = `${res.status} ${res.statusText || STATUS_CODES[res.status] || ""}`.trim();
+  const res = await openKubeRequest(kubeConfig, { method: "GET", path, query, signal });
+  const text = (await readBody(res)).toString("utf8");
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    let message = `${status} ${res.statusMessage || STATUS_CODES[status] || ""}`.trim();
     try {
       message = (JSON.parse(text) as { message?: string }).message ?? message;
     } catch {
       // not a Status object; keep the HTTP status line
     }
-    throw new KubeHttpError(res.status, `GET ${path}: ${message}`, text);
+    throw new KubeHttpError(status, `GET ${path}: ${message}`, text);
   }
   return JSON.parse(text) as T;
 }
@@ -77,33 +70,36 @@ export interface KubeReply {
 
 /** Any request against the API server, authenticated from the KubeConfig; never throws on HTTP status. */
 export async function kubeRequest(kubeConfig: KubeConfig, r: KubeRequest): Promise<KubeReply> {
-  const cluster = kubeConfig.getCurrentCluster();
-  if (!cluster) throw new Error("kubeconfig has no current cluster");
-  const url = new URL(cluster.server.replace(/\/$/, "") + r.path);
-  for (const [key, value] of Object.entries(r.query ?? {})) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(key, v);
-  }
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  await kubeConfig.applySecurityAuthentication(ctx);
-  const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json" };
+  const headers: Record<string, string> = {};
   if (r.body !== undefined) headers["Content-Type"] = r.contentType ?? "application/json";
-  const res = await fetch(url, { method: r.method, headers, body: r.body, dispatcher: ctx.getDispatcher() as never, signal: r.signal });
-  const declared = Number(res.headers.get("content-length") ?? "0");
-  if (r.maxResponseBytes !== undefined && declared > r.maxResponseBytes) {
-    await res.body?.cancel();
-    throw new RangeError(`response of ${declared} bytes is larger than ${r.maxResponseBytes}`);
+  const res = await openKubeRequest(kubeConfig, { method: r.method, path: r.path, query: r.query, body: r.body, headers, signal: r.signal });
+  return { status: res.statusCode ?? 0, text: (await readBody(res, r.maxResponseBytes)).toString("utf8") };
+}
+
+export interface JsonCall {
+  query?: Record<string, string | string[] | undefined>;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Content-Type of the body (default application/json; a merge patch sends application/merge-patch+json). */
+  contentType?: string;
+}
+
+/**
+ * One JSON request; the parsed answer on 2xx, else an `ApiException` carrying the status and
+ * the Status object, so `isNotFound` / `isConflict` / `isAlreadyExists` (crud.ts) apply.
+ */
+export async function kubeJson<T>(kubeConfig: KubeConfig, method: KubeRequest["method"], path: string, call: JsonCall = {}): Promise<T> {
+  const body = call.body === undefined ? undefined : JSON.stringify(call.body);
+  const reply = await kubeRequest(kubeConfig, { method, path, query: call.query, body, contentType: call.contentType });
+  let parsed: unknown;
+  try {
+    parsed = reply.text ? JSON.parse(reply.text) : undefined;
+  } catch {
+    parsed = reply.text;
   }
-  if (r.maxResponseBytes === undefined) return { status: res.status, text: await res.text() };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body ?? []) {
-    size += (chunk as Uint8Array).length;
-    if (size > r.maxResponseBytes) {
-      await res.body?.cancel().catch(() => {});
-      throw new RangeError(`response is larger than ${r.maxResponseBytes} bytes`);
-    }
-    chunks.push(Buffer.from(chunk as Uint8Array));
+  if (reply.status < 200 || reply.status >= 300) {
+    const message = (parsed as { message?: string } | undefined)?.message ?? `HTTP ${reply.status}`;
+    throw new ApiException(reply.status, `${method} ${path}: ${message}`, parsed, {});
   }
-  return { status: res.status, text: Buffer.concat(chunks).toString("utf8") };
+  return parsed as T;
 }

@@ -14,6 +14,8 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
 import { isAlreadyExists, isNotFound } from "./crud.ts";
+import { secrets } from "./core-objects.ts";
+import type { Secret } from "./resources.ts";
 
 export const TLS_SECRET_TYPE = "kubernetes.io/tls";
 
@@ -45,7 +47,7 @@ export function tlsSecretFields(secret: V1Secret): TlsSecretFields {
 /** A Secret, or undefined when it does not exist. */
 export async function getSecret(kube: KubeClient, namespace: string, name: string): Promise<V1Secret | undefined> {
   try {
-    return await kube.core.readNamespacedSecret({ name, namespace });
+    return (await secrets(kube).get(namespace, name)) as V1Secret | undefined;
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -87,11 +89,11 @@ export async function putSecret(kube: KubeClient, secret: V1Secret, opts: { repl
     if (current && !opts.replace) return "exists";
     if (current) {
       const body = { ...secret, metadata: { ...secret.metadata, resourceVersion: current.metadata?.resourceVersion } };
-      await kube.core.replaceNamespacedSecret({ name, namespace, body });
+      await secrets(kube).update(body as Secret);
       return "updated";
     }
     try {
-      await kube.core.createNamespacedSecret({ namespace, body: secret });
+      await secrets(kube).create(secret as Secret);
       return "created";
     } catch (err) {
       // Created by someone else between the read and the create: decide again once.
@@ -103,8 +105,7 @@ export async function putSecret(kube: KubeClient, secret: V1Secret, opts: { repl
 /** Deletes a Secret; false when it did not exist. */
 export async function deleteSecret(kube: KubeClient, namespace: string, name: string): Promise<boolean> {
   try {
-    await kube.core.deleteNamespacedSecret({ name, namespace });
-    return true;
+    return await secrets(kube).delete(namespace, name);
   } catch (err) {
     if (isNotFound(err)) return false;
     throw err;

@@ -23,6 +23,8 @@ import { isAlreadyExists, isConflict, isNotFound, retryOnConflict } from "../kub
 import { getLogger } from "../observability/log.ts";
 import { readClusterConfig, sameBytes, writeClusterConfig, type ClusterCredentials } from "./cluster-config.ts";
 import { readSharedClientCert, RegistrationError } from "./shared-client-cert.ts";
+import { secrets } from "../kube/core-objects.ts";
+import type { Secret } from "../kube/resources.ts";
 
 const log = getLogger("registration");
 
@@ -75,7 +77,7 @@ export class SelfRegistration {
     const name = `cluster-${agent}`;
     let existing: V1Secret | undefined;
     try {
-      existing = await kube.core.readNamespacedSecret({ name, namespace });
+      existing = (await secrets(kube).get(namespace, name)) as V1Secret | undefined;
     } catch (err) {
       if (!isNotFound(err)) throw new RegistrationError(`cannot read Secret ${namespace}/${name}: ${(err as Error).message}`, { cause: err });
     }
@@ -101,7 +103,7 @@ export class SelfRegistration {
       bearerToken: await this.o.issuer.issueResourceProxyToken(agent),
     });
     try {
-      await kube.core.createNamespacedSecret({ namespace, body });
+      await secrets(kube).create(body as Secret);
     } catch (err) {
       // Another connect of the same agent created it first: that one is as good (as upstream).
       if (isAlreadyExists(err)) return "unchanged";
@@ -132,7 +134,7 @@ export class SelfRegistration {
     const config = Buffer.from(writeClusterConfig(stored.raw, set)).toString("base64");
     const body: V1Secret = { ...secret, data: { ...secret.data, config } };
     try {
-      await kube.core.replaceNamespacedSecret({ name, namespace, body });
+      await secrets(kube).update(body as Secret);
     } catch (err) {
       if (isConflict(err)) throw err; // retryOnConflict reads it again
       throw new RegistrationError(`cannot update Secret ${namespace}/${name}: ${(err as Error).message}`, { cause: err });

@@ -15,6 +15,7 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import type { KubeClient } from "../kube/client.ts";
 import { apiStatusCode } from "../kube/crud.ts";
+import { secrets } from "../kube/core-objects.ts";
 
 export interface SharedClientCert {
   cert: Buffer;
@@ -31,8 +32,11 @@ export async function readSharedClientCert(kube: KubeClient, namespace: string, 
   const where = `Secret ${namespace}/${name} (--self-registration-client-cert-secret)`;
   let data: Record<string, string> | undefined;
   try {
-    data = (await kube.core.readNamespacedSecret({ name, namespace })).data;
+    const secret = await secrets(kube).get(namespace, name);
+    if (!secret) throw new RegistrationError(`cannot read ${where}: it does not exist`);
+    data = secret.data ?? undefined;
   } catch (err) {
+    if (err instanceof RegistrationError) throw err;
     const code = apiStatusCode(err);
     throw new RegistrationError(`cannot read ${where}: ${code === 404 ? "it does not exist" : code ? `HTTP ${code}` : (err as Error).message}`, { cause: err });
   }

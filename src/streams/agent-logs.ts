@@ -20,9 +20,8 @@
  *   call drains, so a slow caller slows the kubelet, not our memory.
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { HttpMethod, RequestContext } from "@kubernetes/client-node/dist/gen/index.js";
+import { HttpMethod, RequestContext } from "@kubernetes/client-node/dist/gen/http/http.js";
 import { credentials, status, type ChannelInterface, type ClientWritableStream, type Metadata, type ServiceError } from "@grpc/grpc-js";
-import { fetch } from "undici";
 import type { ContainerLogRequest } from "../events/payloads.ts";
 import type { EventHandler } from "../transport/event-session.ts";
 import { getLogger } from "../observability/log.ts";
@@ -64,8 +63,12 @@ type Outcome = { kind: "done" } | { kind: "stop"; why: string } | { kind: "retry
 
 const data = (requestUuid: string, d: Partial<LogStreamData>): LogStreamData => ({ requestUuid, data: Buffer.alloc(0), eof: false, error: "", ...d });
 
-/** GET on the API server returning the body as a stream (undici, the same TLS set-up as client-node). */
+/**
+ * GET on the API server returning the body as a stream (undici, the same TLS set-up as client-node;
+ * loaded with the first log request: nothing else in an agent needs undici, issue #19).
+ */
 async function openKubeStream(kc: KubeConfig, path: string, query: Record<string, string>, signal: AbortSignal) {
+  const { fetch } = await import("undici");
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("kubeconfig has no current cluster");
   const url = new URL(cluster.server.replace(/\/$/, "") + path);

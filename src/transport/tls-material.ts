@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { StartupError } from "../cli/component-command.ts";
 import type { KubeClient } from "../kube/client.ts";
+import { secrets } from "../kube/core-objects.ts";
 
 /** Reads a PEM file and checks it holds what the setting expects. */
 export async function readPem(path: string, setting: string, kind: "certificate" | "key"): Promise<Buffer> {
@@ -32,7 +33,8 @@ export function checkPem(pem: Buffer, where: string, kind: "certificate" | "key"
 /** Reads a Secret's data (base64-decoded); a missing Secret is a StartupError naming the setting. */
 export async function readSecret(kube: KubeClient, namespace: string, name: string, setting: string): Promise<Record<string, Buffer>> {
   try {
-    const secret = await kube.core.readNamespacedSecret({ name, namespace });
+    const secret = await secrets(kube).get(namespace, name);
+    if (!secret) throw Object.assign(new Error("not found"), { code: 404 });
     const out: Record<string, Buffer> = {};
     for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, "base64");
     return out;

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { AppsV1Api, type V1Secret } from "@kubernetes/client-node";
 import { parse as parseYaml } from "yaml";
-import type { KubeClient } from "../../src/kube/client.ts";
+import type { KubeClient } from "../support/kube-client.ts";
 import { ensureNamespace, isNotFound } from "../../src/kube/crud.ts";
 import { createCa, issueCertificate, type CertificateAuthority } from "../../src/transport/certificates.ts";
 import {

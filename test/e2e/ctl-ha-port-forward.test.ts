@@ -17,7 +17,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { stringify } from "yaml";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../support/kube-client.ts";
 import { ensureNamespace } from "../../src/kube/crud.ts";
 import { ctlAsync, startHaPrincipal, type HaPrincipal } from "../support/ctl-ha.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";

@@ -20,7 +20,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, test } from "node:test";
 import type { V1Secret } from "@kubernetes/client-node";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../support/kube-client.ts";
 import { ensureNamespace, isNotFound } from "../../src/kube/crud.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
 import { command, freePort, start, type RunResult, type Running } from "../support/processes.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { after, before, test } from "node:test";
 import type { V1Secret } from "@kubernetes/client-node";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../support/kube-client.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
 import { runSync } from "../support/processes.ts";
 

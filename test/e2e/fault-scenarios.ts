@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { EventTypes } from "../../src/events/event-types.ts";
 import type { EventWriter } from "../../src/events/event-writer.ts";
-import type { KubeClient } from "../../src/kube/client.ts";
+import type { KubeClient } from "../support/kube-client.ts";
 import type { Application } from "../../src/kube/resources.ts";
 import { resyncStats } from "../../src/replication/principal/resync-stats.ts";
 import { startTcpGate } from "../support/tcp-gate.ts";

@@ -22,7 +22,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { KubeClient } from "../../src/kube/client.ts";
+import type { KubeClient } from "../support/kube-client.ts";
 import type { Application } from "../../src/kube/resources.ts";
 import {
   adminStatus, AUTO, ctlHa, ctlStatus, MANAGED, probe, startHaEnv, subscribeProbe, type HaEnv,

@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials, Metadata, type ServiceError, status as grpcStatus } from "@grpc/grpc-js";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../support/kube-client.ts";
 import { ensureNamespace } from "../../src/kube/crud.ts";
 import { AuthenticationClient, type AuthResponse } from "../../src/proto/gen/auth.ts";
 import { EventStreamClient } from "../../src/proto/gen/eventstream.ts";

@@ -17,7 +17,7 @@ import { credentials } from "@grpc/grpc-js";
 import { EventTargets, EventTypes } from "../../src/events/event-types.ts";
 import { startReplicaClient, type ReplicaClientWithStats } from "../../src/ha/replica-client.ts";
 import { countingReplicaMetrics } from "../../src/ha/replica-metrics.ts";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../support/kube-client.ts";
 import { applications, appProjects, ensureNamespace } from "../../src/kube/crud.ts";
 import { secrets } from "../../src/kube/core-objects.ts";
 import type { Application, AppProject, KubeObject, Secret } from "../../src/kube/resources.ts";

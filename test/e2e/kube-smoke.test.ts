@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../support/kube-client.ts";
 import { applications, appProjects, ensureNamespace, isConflict, retryOnConflict } from "../../src/kube/crud.ts";
 import { applicationInformer, appProjectInformer, namespaceInformer, secretInformer, type Informer } from "../../src/kube/informer.ts";
 import type { Application, AppProject, KubeObject } from "../../src/kube/resources.ts";

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { startKubeEnv } from "../support/kube-env.ts";
-import { createKubeClient } from "../../src/kube/client.ts";
+import { createKubeClient } from "../support/kube-client.ts";
 import { CustomResourceClient } from "../../src/kube/crud.ts";
 import type { KubeObject, ResourceKind } from "../../src/kube/resources.ts";
 

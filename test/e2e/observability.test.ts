@@ -12,7 +12,7 @@ import { createCa, issueCertificate } from "../../src/transport/certificates.ts"
 import { freePort, LIVE_ROOMS_OFF, start, type Running } from "../support/processes.ts";
 import { eventually, metric } from "../support/metrics-scrape.ts";
 import { startKubeEnv, type KubeEnv } from "../support/kube-env.ts";
-import { createKubeClient } from "../../src/kube/client.ts";
+import { createKubeClient } from "../support/kube-client.ts";
 import { applications, appProjects, ensureNamespace } from "../../src/kube/crud.ts";
 
 let dir: string;

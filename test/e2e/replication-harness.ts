@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startAgent, type AgentRuntime } from "../../src/agent/run.ts";
 import { bcryptHash } from "../../src/auth/bcrypt.ts";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../support/kube-client.ts";
 import { applications, appProjects, ensureNamespace } from "../../src/kube/crud.ts";
 import { startPrincipal } from "../../src/principal/run.ts";
 import { AGENT_SETTINGS } from "../../src/settings/agent-settings.ts";

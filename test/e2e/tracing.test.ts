@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bcryptHash } from "../../src/auth/bcrypt.ts";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../support/kube-client.ts";
 import { applications, ensureNamespace } from "../../src/kube/crud.ts";
 import type { Application } from "../../src/kube/resources.ts";
 import { freePort, LIVE_ROOMS_OFF, start, type Running } from "../support/processes.ts";

@@ -25,7 +25,7 @@ import { startKubeEnv, type KubeClusterHandle, type KubeEnv } from "../support/k
 import { bridgeIntoPod, createPodNetwork, type PodBridge, type PodNetwork } from "../support/netns.ts";
 import { grpcIdleTimeoutNginx, meshPki, startNginx, type Sidecar } from "../support/sidecars.ts";
 import { PORTS, startAgentPod, startPrincipalPod, type AgentPod, type PrincipalPod } from "../support/mesh-pods.ts";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "../support/kube-client.ts";
 import { applications, ensureNamespace } from "../../src/kube/crud.ts";
 import type { Application } from "../../src/kube/resources.ts";
 

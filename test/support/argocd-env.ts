@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createKubeClient, type KubeClient } from "../../src/kube/client.ts";
+import { createKubeClient, type KubeClient } from "./kube-client.ts";
 import { ensureNamespace } from "../../src/kube/crud.ts";
 import type { Application } from "../../src/kube/resources.ts";
 import { createCa, issueCertificate } from "../../src/transport/certificates.ts";

@@ -22,7 +22,7 @@ import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi, NetworkingV1Api, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
-import type { KubeClient } from "../../src/kube/client.ts";
+import type { KubeClient } from "./kube-client.ts";
 import { isAlreadyExists, isNotFound } from "../../src/kube/crud.ts";
 import type { KubeClusterHandle } from "./kube-env.ts";
 import { command } from "./processes.ts";

@@ -27,7 +27,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { stringify as toYaml } from "yaml";
-import { createKubeClient } from "../../src/kube/client.ts";
+import { createKubeClient } from "./kube-client.ts";
 import { ensureNamespace, isAlreadyExists } from "../../src/kube/crud.ts";
 import { generatePki, type KubePki } from "./kube-certs.ts";
 import { argoCdCrds } from "./upstream-crds.ts";

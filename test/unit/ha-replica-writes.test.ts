@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiException } from "@kubernetes/client-node";
 import { ReplicaWriter } from "../../src/ha/replica-writes.ts";
-import type { KubeClient } from "../../src/kube/client.ts";
+import type { KubeClient } from "../support/kube-client.ts";
 import type { ApiReachability } from "../../src/kube/reachability.ts";
 
 const apiError = (code: number, reason = "") => new ApiException(code, `HTTP ${code}`, JSON.stringify({ reason }), {});

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { connectionReusingConfig } from "../../src/kube/connections.ts";
-import { createKubeClient } from "../../src/kube/client.ts";
+import { createKubeClient } from "../support/kube-client.ts";
 
 function config(token = "t1"): KubeConfig {
   const kc = new KubeConfig();

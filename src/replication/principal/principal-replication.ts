@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import type { AgentEvent, JsonObject } from "../../events/cloudevent.ts";
 import { EventTargets, EventTypes } from "../../events/event-types.ts";
 import type { KubeClient } from "../../kube/client.ts";
-import { applications, appProjects, isAlreadyExists, type WriteCounts } from "../../kube/crud.ts";
+import { applications, appProjects, isAlreadyExists, isNotFound, type WriteCounts } from "../../kube/crud.ts";
 import { applicationInformer, appProjectInformer } from "../../kube/informer.ts";
 import { getLogger } from "../../observability/log.ts";
 import type { AgentRecord, AgentRegistry } from "../../principal/agent-registry.ts";
@@ -38,6 +38,7 @@ import { traceOperation } from "../../tracing/tracing.ts";
 import { PrincipalRepositories } from "./principal-repositories.ts";
 import { PrincipalGpgKeys } from "./principal-gpgkeys.ts";
 import { rejected } from "../kube-errors.ts";
+import { configMaps } from "../../kube/core-objects.ts";
 
 const log = getLogger("replication");
 
@@ -64,15 +65,14 @@ export interface PrincipalReplicationOptions {
 async function loadPrincipalUid(kube: KubeClient, namespace: string): Promise<string> {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const cm = await kube.core.readNamespacedConfigMap({ name: PRINCIPAL_IDENTITY_CONFIGMAP, namespace });
-      const uid = cm.data?.["principal-uid"];
+      const uid = (await configMaps(kube).get(namespace, PRINCIPAL_IDENTITY_CONFIGMAP))?.data?.["principal-uid"];
       if (uid) return uid;
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) throw err;
+      if (!isNotFound(err)) throw err;
     }
     try {
       const uid = randomUUID();
-      await kube.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: PRINCIPAL_IDENTITY_CONFIGMAP, namespace }, data: { "principal-uid": uid } } });
+      await configMaps(kube).create({ metadata: { name: PRINCIPAL_IDENTITY_CONFIGMAP, namespace }, data: { "principal-uid": uid } });
       return uid;
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
